@@ -1,0 +1,1 @@
+"""An example okrsync connector plug-in (see docs/writing-a-connector.md)."""

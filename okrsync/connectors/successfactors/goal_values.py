@@ -1,0 +1,114 @@
+"""Pure value conversions between okrsync OKRs and SF goal/milestone fields (no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from okrsync.connectors.successfactors.odata import EntityInfo, parse_sf_date, sf_date
+from okrsync.models import KeyResult, Objective, Owner
+
+_KR_TEXT = re.compile(r"^(?P<title>.*) \[(?P<start>\S+) -> (?P<target>\S+)(?: (?P<unit>.+))?\]$", re.S)
+
+
+def num_text(value: float) -> str:
+    """Shortest text that reads back as the same float (``1200``, ``109.090909``)."""
+    return str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(float(value))
+
+
+def kr_text(kr: KeyResult) -> str:
+    unit = f" {kr.unit}" if kr.unit else ""
+    return f"{kr.title} [{num_text(kr.start_value)} -> {num_text(kr.target_value)}{unit}]"
+
+
+def normalise(info: EntityInfo, name: str, value: Any) -> Any:
+    """One value as comparable Python: dates as days, integers, rounded floats, blank text as None."""
+    if value is None or value == "":
+        return None
+    edm = info.props[name].edm if name in info.props else "Edm.String"
+    if edm in ("Edm.DateTime", "Edm.DateTimeOffset"):
+        return value if isinstance(value, date) else parse_sf_date(value)
+    if edm in ("Edm.Int64", "Edm.Int32", "Edm.Int16"):
+        return int(str(value).rstrip("Ll"))
+    if edm in ("Edm.Double", "Edm.Decimal", "Edm.Single"):
+        return round(float(value), 6)
+    return str(value)
+
+
+def to_json(info: EntityInfo, name: str, value: Any) -> Any:
+    edm = info.props[name].edm if name in info.props else "Edm.String"
+    if value is None:
+        return None
+    if edm in ("Edm.DateTime", "Edm.DateTimeOffset"):
+        return sf_date(value)
+    if edm in ("Edm.Int64", "Edm.Decimal"):
+        return str(value)  # OData v2 JSON carries 64-bit integers and decimals as strings
+    return value
+
+
+def objectives_owner(objectives: Sequence[Objective], goal_id: str) -> Owner | None:
+    for o in reversed(objectives):
+        if o.id == goal_id:
+            return o.owner
+    return None
+
+
+def kr_from(mid: str, goal: str, r: Mapping[str, Any], owner: Owner | None) -> KeyResult:
+    text = str(r.get("target") or f"milestone {mid}")
+    m = _KR_TEXT.match(text)
+    fields: dict[str, Any] = {"title": text}
+    if m:
+        try:
+            fields = {
+                "title": m.group("title"),
+                "start_value": float(m.group("start")),
+                "target_value": float(m.group("target")),
+                "unit": m.group("unit"),
+            }
+        except ValueError:
+            fields = {"title": text}
+    actual = r.get("actual")
+    try:
+        current = float(actual) if actual not in (None, "") else None
+    except (TypeError, ValueError):
+        current = None
+    return KeyResult(
+        id=mid,
+        objective_id=goal,
+        owner=owner,
+        current_value=current,
+        external_refs={"successfactors": mid},
+        **fields,
+    )
+
+
+def fit(info: EntityInfo, name: str, value: Any) -> Any:
+    """Text cut to the template's MaxLength (name ≤ 500, metric ≤ 4000), so compares stay stable."""
+    prop = info.props.get(name)
+    if isinstance(value, str) and prop is not None and prop.max_length and len(value) > prop.max_length:
+        return value[: prop.max_length]
+    return value
+
+
+def parents_first(objectives: Sequence[Objective], parent_of: Mapping[str, str]) -> list[Objective]:
+    by_id = {o.id: o for o in objectives}
+    out: list[Objective] = []
+    state: dict[str, int] = {}
+    for root in objectives:
+        stack = [root.id]
+        while stack:
+            oid = stack[-1]
+            if state.get(oid) == 2:
+                stack.pop()
+                continue
+            parent = parent_of.get(oid)
+            if parent is not None and parent in by_id and state.get(parent) is None:
+                state[oid] = 1
+                stack.append(parent)
+                continue
+            state[oid] = 2
+            out.append(by_id[oid])
+            stack.pop()
+    return out

@@ -1,0 +1,151 @@
+"""Goal Management push and pull against the emulator's Goal_1/GoalMilestone_1, from a 3-level cascade."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from okrsync.cascade import CascadeOptions, cascade, generated_by
+from okrsync.connectors.base import GoalSource, GoalTarget
+from okrsync.hierarchy import build_hierarchy
+from okrsync.models import (
+    GoalStatus,
+    KeyResult,
+    MetricType,
+    NodeKind,
+    Objective,
+    ObjectiveLevel,
+    OkrSet,
+    Owner,
+)
+from okrsync.sandbox import RunningEmulator, SandboxOrg
+from tests.connectors.successfactors.helpers import connector
+
+
+def _okrs(org: SandboxOrg) -> OkrSet:
+    ceo = org.employee_id(2)  # a division head: a small subtree four levels deep
+    seed = Objective(
+        id="O-1",
+        title="Win the mid-market",
+        description="Company objective for FY",
+        owner=Owner(id=ceo),
+        level=ObjectiveLevel.COMPANY,
+        start=date(2026, 1, 1),
+        due=date(2026, 12, 31),
+        status=GoalStatus.ON_TRACK,
+        progress=25.0,
+        weight=50.0,
+    )
+    krs = (
+        KeyResult(
+            id="KR-1",
+            objective_id="O-1",
+            title="New ARR",
+            target_value=1200.0,
+            unit="kEUR",
+            current_value=300,
+        ),
+        KeyResult(
+            id="KR-2",
+            objective_id="O-1",
+            title="NPS",
+            metric_type=MetricType.NUMBER,
+            start_value=20,
+            target_value=45,
+        ),
+    )
+    people = org.expected_people()
+    return cascade(
+        OkrSet(objectives=(seed,), key_results=krs), build_hierarchy(people), CascadeOptions(depth=3)
+    ).okrs
+
+
+def test_cascade_goals_push_once_second_push_writes_nothing_and_pull_gives_them_back(
+    start_emulator: Any,
+) -> None:
+    org = SandboxOrg(600, seed=8)
+    run: RunningEmulator = start_emulator("successfactors", org=org)
+    okrs = _okrs(org)
+    rules = {generated_by(o) for o in okrs.objectives}
+    assert {"cascade:kr-to-reports@depth3", None} <= rules and len(okrs.objectives) > 40
+    conn = connector(run, person_key="empId")  # owners are canonical (employee) ids, as from Workday
+    assert isinstance(conn, GoalTarget) and isinstance(conn, GoalSource)
+    plan = conn.goal_plan()
+    assert (plan.goal.name, plan.parent_field, plan.link_field) == ("Goal_1", "parentId", "objId")
+
+    results = conn.push_goals(okrs.objectives, okrs.key_results, {}, alignments=okrs.alignments)
+    failed = [r for r in results if not r.ok]
+    assert not failed, failed[:3]
+    assert all(r.written and r.target_id for r in results)
+    id_map = {r.item_id: r.target_id for r in results if r.target_id}
+    goals: Any = run.emulator.goals  # type: ignore[attr-defined]
+    assert len(goals.rows["Goal_1"]) == len(okrs.objectives)
+    assert len(goals.rows["GoalMilestone_1"]) == len(okrs.key_results)
+    rows = goals.rows["Goal_1"]
+    kr_obj = {kr.id: kr.objective_id for kr in okrs.key_results}
+    for edge in okrs.alignments:
+        child = rows[int(id_map[edge.child_id])]
+        assert child["parentId"] == int(id_map[kr_obj[edge.parent_id]])
+        assert child["userId"] == "u" + next(o for o in okrs.objectives if o.id == edge.child_id).owner.id
+
+    before = conn.client.stats.requests
+    again = conn.push_goals(okrs.objectives, okrs.key_results, id_map, alignments=okrs.alignments)
+    assert all(r.ok and not r.written for r in again)
+    assert {r.item_id: r.target_id for r in again} == id_map
+    assert conn.client.stats.requests - before == 2  # one read of each set; no writes
+
+    # an edit is written, and only that field
+    changed = okrs.objectives[0].model_copy(update={"progress": 40.0})
+    third = conn.push_goals((changed,), (), id_map)
+    assert third[0].written and rows[int(id_map["O-1"])]["done"] == 40.0
+
+    pulled = conn.pull_goals()
+    by_sf = {o.id: o for o in pulled.objectives}
+    for obj in (changed, *okrs.objectives[1:]):
+        got = by_sf[id_map[obj.id]]
+        assert got.owner.id == obj.owner.id
+        for name in ("title", "description", "start", "due", "status", "progress", "weight"):
+            assert getattr(got, name) == getattr(obj, name), (obj.id, name)
+        assert got.external_refs == {"successfactors": id_map[obj.id]}
+    krs = {kr.id: kr for kr in pulled.key_results}
+    for kr in okrs.key_results:
+        got_kr = krs[id_map[kr.id]]
+        assert got_kr.objective_id == id_map[kr.objective_id]
+        for name in ("title", "start_value", "target_value", "unit", "current_value"):
+            assert getattr(got_kr, name) == getattr(kr, name), (kr.id, name)
+    edges = {(e.child_id, e.parent_id) for e in pulled.alignments}
+    assert edges == {(id_map[e.child_id], id_map[kr_obj[e.parent_id]]) for e in okrs.alignments}
+    assert all(e.child_kind is NodeKind.OBJECTIVE for e in pulled.alignments)
+
+
+def test_unknown_owner_and_crash_before_id_map_saved(start_emulator: Any) -> None:
+    org = SandboxOrg(30, seed=2)
+    run: RunningEmulator = start_emulator("successfactors", org=org)
+    conn = connector(run)  # person_key = userId
+    good = Objective(id="A", title="Ship it", owner=Owner(id=org.sf_user_id(3)))
+    stranger = Objective(id="B", title="Nobody's", owner=Owner(id="u999999"))
+    kr = KeyResult(id="A-1", objective_id="A", title="Releases", target_value=4)
+    orphan = KeyResult(id="B-1", objective_id="B", title="x")
+    first = {r.item_id: r for r in conn.push_goals((good, stranger), (kr, orphan), {})}
+    assert first["A"].ok and first["A-1"].ok
+    assert not first["B"].ok and not first["B-1"].ok
+    # the id map was lost: the same goal and milestone are adopted, not duplicated
+    second = {r.item_id: r for r in conn.push_goals((good,), (kr,), {})}
+    assert second["A"].target_id == first["A"].target_id and not second["A"].written
+    assert second["A-1"].target_id == first["A-1"].target_id and not second["A-1"].written
+    goals: Any = run.emulator.goals  # type: ignore[attr-defined]
+    assert len(goals.rows["Goal_1"]) == 1
+
+
+@pytest.mark.parametrize("plans", [(1, 7)])
+def test_plan_discovery_needs_a_plan_id_when_the_tenant_has_several(
+    start_emulator: Any, plans: tuple[int, ...]
+) -> None:
+    from okrsync.errors import ConfigError
+
+    run: RunningEmulator = start_emulator("successfactors", org=SandboxOrg(10, seed=2), goal_plans=plans)
+    with pytest.raises(ConfigError, match="goal plans 1, 7"):
+        connector(run).goal_plan()
+    assert connector(run, goal_plan_id=7).goal_plan().goal.name == "Goal_7"
