@@ -599,6 +599,45 @@ def test_upsert_reports_per_record_errors_inside_a_200_and_changes_the_org(sf: R
     assert single.json()["d"][0]["status"] == "OK" and org.workers[3].department == "Legal"
 
 
+def test_cached_collection_pages_follow_every_edit_and_write(sf: RunningEmulator) -> None:
+    """Pages are rendered once per result (bench/sf_pull.py), but an edit or write is seen at once."""
+    s = _basic(sf)
+    em: Any = sf.emulator
+    org = em.org
+    params = {"$filter": "status in 't','f'", "$expand": "manager", "$select": "userId,title,manager/userId"}
+    first, _ = _all_pages(s, f"{sf.url}/odata/v2/User", customPageSize="40", **params)
+    again, _ = _all_pages(s, f"{sf.url}/odata/v2/User", customPageSize="40", **params)
+    assert again == first and len(em.engine._results) == 1  # the second read came from the cache
+
+    w = next(w for w in org if w.active and w.manager not in (None, 0) and w.index > 2)
+    uid = org.sf_user_id(w.index)
+    org.move(w.employee_id, org.employee_id(0))
+    org.rename(org.employee_id(4), title="Chief Cartographer")
+    after = {u["userId"]: u for u in _all_pages(s, f"{sf.url}/odata/v2/User", **params)[0]}
+    assert after[uid]["manager"]["userId"] == org.sf_user_id(0)
+    assert after[org.sf_user_id(4)]["title"] == "Chief Cartographer"
+
+    today = datetime.combine(datetime.now(UTC).date(), datetime.min.time())
+    day = f"{today:%Y-%m-%d}"
+    jobs_params = {"$select": "userId,jobTitle", "fromDate": day, "toDate": day}
+
+    def titles() -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for j in _all_pages(s, f"{sf.url}/odata/v2/EmpJob", **jobs_params)[0]:
+            out.setdefault(j["userId"], []).append(j["jobTitle"])
+        return out
+
+    assert "Staff Engineer" not in titles()["u100006"]
+    key = f"EmpJob(seqNumber=1L,startDate=datetime'{today:%Y-%m-%dT%H:%M:%S}',userId='u100006')"
+    r = s.post(
+        f"{sf.url}/odata/v2/upsert?$format=json",
+        json={"__metadata": {"uri": key, "type": "SFOData.EmpJob"}, "jobTitle": "Staff Engineer"},
+        timeout=30,
+    )
+    assert r.json()["d"][0]["status"] == "OK", r.text
+    assert "Staff Engineer" in titles()["u100006"]  # an OData write is seen too
+
+
 # ---------------------------------------------------------------- goals
 def test_goal_and_milestone_crud(sf: RunningEmulator) -> None:
     s = _basic(sf)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,11 @@ def parse_sf_datetime(value: Any) -> datetime | None:
     """``/Date(ms)/`` or ``/Date(ms+0000)/`` (or ISO text) → an aware UTC datetime; None stays None."""
     if value is None or value == "":
         return None
-    text = str(value)
+    return _parse_sf_text(str(value))
+
+
+@lru_cache(maxsize=8192)  # slice start dates repeat across users: parse each distinct text once
+def _parse_sf_text(text: str) -> datetime:
     m = _DATE.match(text)
     if m:
         moment = EPOCH + timedelta(milliseconds=int(m.group(1)))

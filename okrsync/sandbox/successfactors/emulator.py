@@ -90,8 +90,8 @@ class SuccessFactorsEmulator(Emulator):
         self.goals = Goals(tuple(goal_plans), lambda uid: self.people.index_of(uid) is not None, org.clock)
         self.schema: Schema = {USER.name: USER, EMPJOB.name: EMPJOB, **self.goals.types}
         self.collections: dict[str, Collection] = {
-            USER.name: Collection(USER, self.people.users, self.people.user_nav, _active_only),
-            EMPJOB.name: Collection(EMPJOB, lambda: [], self._job_nav),
+            USER.name: Collection(USER, self.people.users, self.people.user_nav, _active_only, self._version),
+            EMPJOB.name: Collection(EMPJOB, lambda: [], self._job_nav, version=self._version),
         }
         for name in self.goals.types:
             self.collections[name] = Collection(
@@ -248,6 +248,11 @@ class SuccessFactorsEmulator(Emulator):
         except ODataError as exc:
             return self._fail(exc)
 
+    def _version(self) -> tuple[int, date]:
+        """Changes whenever User or EmpJob rows may: every write (User or EmpJob upsert
+        included) is an org edit, and the default EmpJob as-of date is today."""
+        return (self.org.version, self.org.clock().date())
+
     def _route(self, req: Request) -> Response:
         rest = req.match.group("rest") if req.match else ""  # Request.path is already decoded
         method = req.method
@@ -280,9 +285,8 @@ class SuccessFactorsEmulator(Emulator):
                     "text/plain;charset=utf-8",
                 )
             if method == "GET":
-                return Response.json(
-                    {"d": self.engine.collection(self._scoped(coll, req), req.query, req.raw_query, rest)}
-                )
+                body = self.engine.collection_json(self._scoped(coll, req), req.query, req.raw_query, rest)
+                return Response(200, body)
             if method == "POST" and etype.name in self.goals.types:
                 row = self.goals.create(etype.name, _body(req))
                 return Response.json(
@@ -346,7 +350,7 @@ class SuccessFactorsEmulator(Emulator):
                 as_of=as_of if lo is None and hi is None else None, from_date=lo, to_date=hi
             )
 
-        return Collection(EMPJOB, rows, coll.navigate)
+        return Collection(EMPJOB, rows, coll.navigate, version=coll.version)
 
     def _job_nav(self, record: Record, nav: str) -> Record | list[Record] | None:
         return self.people.job_nav(record, nav)
