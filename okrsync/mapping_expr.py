@@ -30,8 +30,8 @@ from collections import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from operator import methodcaller
 from functools import lru_cache
+from operator import methodcaller
 from typing import Any
 
 from okrsync.errors import MappingError
@@ -739,7 +739,12 @@ def _lazy_coalesce(args: Sequence[Evaluator]) -> Evaluator:
     def coalesce(r: Record) -> Any:
         for arg in args:
             value = arg(r)
-            if not absent(value):
+            if value is None:
+                continue
+            if type(value) is str:  # the common case, without absent()'s call
+                if value:
+                    return value
+            elif not absent(value):
                 return value
         return None
 

@@ -856,3 +856,96 @@ def test_sandbox_directory_snapshot(graph: Callable[..., Graph]) -> None:
         GraphEmulator(SandboxOrg(5), directory="weird")
     with pytest.raises(ValueError, match="expiry"):
         GraphEmulator(SandboxOrg(5), delta_expiry="never", faults=FaultSpec())
+
+
+# ---------------------------------------------------------------- groups (scoping a pull)
+def test_msgraph_sdk_pages_transitive_user_members_of_a_nested_group(graph: Callable[..., Graph]) -> None:
+    org = SandboxOrg(300, seed=8)
+    g = graph(org)
+    groups = g.emulator.groups
+    inner = groups.create("Wave 2", [org.entra_id(i) for i in range(100, 160)])
+    outer = groups.create("Pilot", [org.entra_id(i) for i in range(0, 120)], [inner.id])
+    groups.change(inner.id, add_groups=[outer.id])  # a loop: members are still listed once
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_request_builder import (
+            GraphUserRequestBuilder,
+        )
+
+    async def run() -> list[Any]:
+        client = sdk_client(g.run)
+        query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
+            select=["id", "employeeId"], top=50
+        )
+        builder = client.groups.by_group_id(outer.id).transitive_members.graph_user
+        first = await builder.get(request_configuration=RequestConfiguration(query_parameters=query))
+        assert first is not None and first.odata_next_link is not None
+        users: list[Any] = []
+
+        def keep(user: Any) -> bool:
+            users.append(user)
+            return True
+
+        await PageIterator(first, client.request_adapter).iterate(keep)
+        return users
+
+    users = asyncio.run(run())
+    assert sorted(u.id for u in users) == sorted(org.entra_id(i) for i in range(0, 160))
+    assert {u.employee_id for u in users} == {org.employee_id(i) for i in range(0, 160)}
+
+
+def test_group_members_casts_deleted_users_and_errors(graph: Callable[..., Graph]) -> None:
+    org = SandboxOrg(80, seed=9)
+    g = graph(org)
+    inner = g.emulator.groups.create("Inner", [org.employee_id(40), org.employee_id(41)])
+    outer = g.emulator.groups.create("Outer", [org.entra_id(i) for i in range(10)], [inner.id])
+    base = f"/v1.0/groups/{outer.id}"
+
+    direct = g.all_pages(f"{base}/members?$select=id")
+    assert [m["@odata.type"] for m in direct].count("#microsoft.graph.group") == 1
+    assert len(direct) == 11
+    users = g.all_pages(f"{base}/transitiveMembers/microsoft.graph.user?$select=id,employeeId&$top=4")
+    assert {u["employeeId"] for u in users} == {org.employee_id(i) for i in (*range(10), 40, 41)}
+    assert all(set(u) == {"@odata.type", "id", "employeeId"} for u in users)
+    only_groups = g.all_pages(f"{base}/transitiveMembers/microsoft.graph.group")
+    assert [x["displayName"] for x in only_groups] == ["Inner"]
+
+    org.delete(org.employee_id(3))  # a deleted user leaves every membership
+    users = g.all_pages(f"{base}/transitiveMembers/microsoft.graph.user?$select=id")
+    assert org.entra_id(3) not in {u["id"] for u in users} and len(users) == 11
+
+    group = g.get(f"{base}?$select=id,displayName").json()
+    assert group["displayName"] == "Outer" and group["@odata.context"].endswith("$entity")
+    missing = g.get("/v1.0/groups/0e4c5a1b-2f3d-4e5f-8a9b-0c1d2e3f4a5b/transitiveMembers")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "Request_ResourceNotFound"
+    for query, code in (
+        ("/transitiveMembers?$top=1000", "Request_UnsupportedQuery"),
+        ("/members/microsoft.graph.device", "Request_UnsupportedQuery"),
+        ("/members?$expand=manager", "Request_BadRequest"),
+    ):
+        bad = g.get(base + query)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == code, (query, bad.text)
+    unauthenticated = requests.get(f"{g.run.url}{base}/members", verify=g.run.ca_path, timeout=10)
+    assert unauthenticated.status_code == 401
+
+
+def test_sandbox_group_edit_routes_validate(graph: Callable[..., Graph]) -> None:
+    org = SandboxOrg(20, seed=10)
+    g = graph(org)
+    session = http_session(g.run.ca_path)
+    made = session.post(
+        f"{g.run.url}/_sandbox/groups",
+        json={"displayName": "Sales", "members": [org.employee_id(1), org.workers[2].email]},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    gid = made.json()["id"]
+    changed = session.post(
+        f"{g.run.url}/_sandbox/groups/{gid}/members",
+        json={"add": [org.entra_id(5)], "remove": [org.employee_id(1)]},
+        timeout=10,
+    ).json()
+    assert changed["members"] == [org.entra_id(2), org.entra_id(5)]
+    unknown = session.post(f"{g.run.url}/_sandbox/groups", json={"members": ["nobody"]}, timeout=10)
+    assert unknown.status_code == 400 and "no live user 'nobody'" in unknown.json()["error"]

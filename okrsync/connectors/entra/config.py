@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -27,6 +28,7 @@ GRAPH_RESOURCES = {
     "microsoftgraph.chinacloudapi.cn": "https://microsoftgraph.chinacloudapi.cn",
 }
 ANCHOR_ATTRIBUTES = ("employeeId", "mail", "userPrincipalName")
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 GRAPH_PAGE_MAX = 999
 
 
@@ -70,6 +72,13 @@ class EntraConfig(ConnectorConfig, HttpOptions):
     filter: str | None = Field(
         default=None, description='$filter scoping the pulled users, e.g. "accountEnabled eq true".'
     )
+    group_id: str | None = Field(
+        default=None,
+        description="Pull only members of this group (object id): a pilot, a business unit, a licence group.",
+    )
+    group_membership: Literal["transitive", "direct"] = Field(
+        default="transitive", description="With group_id: members of nested groups count too, or direct only."
+    )
     page_size: int = Field(default=GRAPH_PAGE_MAX, ge=1, le=GRAPH_PAGE_MAX, description="$top of /users.")
 
     # ---- push ----
@@ -106,6 +115,19 @@ class EntraConfig(ConnectorConfig, HttpOptions):
         if parts.path.lower().endswith("/v1.0"):
             value = value[: -len("/v1.0")]
         return value
+
+    @field_validator("group_id")
+    @classmethod
+    def _group_object_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip().lower()
+        if not _GUID.fullmatch(text):
+            raise ValueError(
+                f"group_id {value!r} is not a group object id (a GUID such as "
+                "0e4c5a1b-2f3d-4e5f-8a9b-0c1d2e3f4a5b; find it under Entra ID > Groups > Overview)"
+            )
+        return text
 
     @field_validator("certificate_thumbprint")
     @classmethod

@@ -17,6 +17,11 @@ merged (later values win; a removal wins over earlier values, a later entry afte
 removal restores the user). The new deltaLink is the cursor; the engine commits it only
 after a successful run. An expired token (410, ``syncStateNotFound``, ``resyncRequired``)
 turns the pull into a full one, reported as a notice.
+
+With a scope group (``group_id``) each round also lists the group's member ids again
+(``ceil(M/999)`` requests; user delta knows nothing of group membership, and group delta
+does not flatten nested groups): entries of non-members are dropped, users who left the
+group are reported removed (soft), and users who joined are re-read like partial entries.
 """
 
 from __future__ import annotations
@@ -79,9 +84,28 @@ class DeltaRound:
                 raise
             yield from self._resync(start)
             return
+        members = self.source.group_members()
+        if members is not None:
+            entries = self._scope(entries, members)
         yield from self._emit(entries)
-        self.pull.cursor = encode_cursor(link, self.source.fingerprint, self.employee_ids)
+        self.pull.cursor = encode_cursor(link, self.source.fingerprint, self.employee_ids, members)
         self.pull.requests += self.graph.requests - start
+
+    def _scope(self, entries: dict[str, dict[str, Any]], members: set[str]) -> dict[str, dict[str, Any]]:
+        """The round's entries as the scope group sees them: non-members' changes dropped, leavers
+        turned into removals, joiners added as entries to re-read (their delta says nothing)."""
+        before = {str(m).lower() for m in self.state.get("members") or ()}
+        scoped: dict[str, dict[str, Any]] = {}
+        for oid, entry in entries.items():
+            key = oid.lower()
+            if key in members or ("@removed" in entry and key in before):
+                scoped[oid] = entry
+        known = {oid.lower() for oid in scoped}
+        for oid in before - members - known:
+            scoped[oid] = {"id": oid, "@removed": {"reason": "changed"}}  # left the group
+        for oid in members - before - known:
+            scoped[oid] = {"id": oid}  # joined: no properties, so it is re-read
+        return scoped
 
     def _resync(self, start: int) -> Iterator[RawRecord]:
         self.pull.mode = PullMode.FULL

@@ -130,16 +130,27 @@ def source_record(user: dict[str, Any], key: str, manager_key: str | None) -> Ra
 
 def settings_fingerprint(config: EntraConfig, shape: UserShape) -> str:
     """Pull settings a delta token depends on; a change means the next pull must be full."""
-    text = json.dumps(
-        [config.graph_url, config.id_attribute, config.filter, shape.select, shape.manager_select]
-    )
+    scope: list[Any] = [
+        config.graph_url,
+        config.id_attribute,
+        config.filter,
+        shape.select,
+        shape.manager_select,
+    ]
+    if config.group_id:  # appended only when set: cursors of unscoped pulls stay valid across upgrades
+        scope += [config.group_id, config.group_membership]
+    text = json.dumps(scope)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def encode_cursor(link: str, fingerprint: str, employee_ids: dict[str, str] | None) -> str:
+def encode_cursor(
+    link: str, fingerprint: str, employee_ids: dict[str, str] | None, members: set[str] | None = None
+) -> str:
     state: dict[str, Any] = {"v": CURSOR_VERSION, "deltaLink": link, "settings": fingerprint}
     if employee_ids is not None:
         state["employeeIds"] = employee_ids
+    if members is not None:  # the scope group's members: the next round sees who joined or left
+        state["members"] = sorted(members)
     return json.dumps(state, separators=(",", ":"))
 
 
@@ -192,15 +203,37 @@ class EntraSource:
             raise PaginationError("delta answer without @odata.deltaLink", connector="entra")
         return str(link)
 
+    def group_members(self) -> set[str] | None:
+        """Object ids of the scope group's user members (None: no group scope).
+
+        ``GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999``
+        (``members`` for direct membership): ``ceil(M/999)`` requests of ids only. Users are
+        then read from ``/users`` (full) or the delta round, which carry the manager; the
+        documented member listing does not promise ``$expand=manager``.
+        """
+        group = self.config.group_id
+        if group is None:
+            return None
+        kind = "transitiveMembers" if self.config.group_membership == "transitive" else "members"
+        url = relative_url(f"/groups/{group}/{kind}/microsoft.graph.user", {"$select": "id", "$top": 999})
+        members: set[str] = set()
+        for page in self.graph.pages(url, None, operation=f"list members of group {group}"):
+            members.update(str(m["id"]).lower() for m in page.get("value") or () if m.get("id"))
+        return members
+
     def full(self, pull: Pull) -> Iterator[RawRecord]:
         start = self.graph.requests
         link = self.latest_delta_link()
+        members = self.group_members()
         employee_ids: dict[str, str] | None = {} if self.config.id_attribute != "id" else None
         identity = self.identity
-        skipped = 0
+        skipped = outside = 0
         params = self.shape.list_params(self.config.page_size, self.config.filter)
         for page in self.graph.pages(relative_url("/users", params), None, operation="list users"):
             for user in page.get("value") or ():
+                if members is not None and str(user.get("id", "")).lower() not in members:
+                    outside += 1
+                    continue
                 key = identity.of(user)
                 if key is None:
                     skipped += 1
@@ -213,6 +246,10 @@ class EntraSource:
                 f"{skipped} directory user(s) without {self.config.id_attribute} were skipped "
                 f"(id_attribute = {self.config.id_attribute})"
             )
+        if outside:
+            pull.notices.append(
+                f"{outside} directory user(s) outside group {self.config.group_id} were left out (group_id)"
+            )
         pull.mode = PullMode.FULL
-        pull.cursor = encode_cursor(link, self.fingerprint, employee_ids)
+        pull.cursor = encode_cursor(link, self.fingerprint, employee_ids, members)
         pull.requests += self.graph.requests - start

@@ -6,6 +6,7 @@ msgraph-sdk can be pointed at it with a CA bundle). Modules by concern:
 - ``login``: OIDC discovery and the client-credentials token endpoint (secret or certificate);
 - ``directory``: the tenant's users, built from the org in ``same``/``stale`` mode or ``empty``;
 - ``users``: ``/users`` reads and writes; ``delta``: ``/users/delta``; ``batch``: ``/$batch``;
+- ``groups``: security groups, ``/members`` and ``/transitiveMembers`` (scoping a pull);
 - ``learning``: Viva Learning providers, contents and course activities.
 
 Every response carries ``request-id``/``client-request-id``; errors use Graph's body with the
@@ -32,6 +33,7 @@ from okrsync.sandbox.graph.common import (
 )
 from okrsync.sandbox.graph.delta import DeltaApi, DeltaSettings
 from okrsync.sandbox.graph.directory import Directory
+from okrsync.sandbox.graph.groups import Groups
 from okrsync.sandbox.graph.learning import LearningApi
 from okrsync.sandbox.graph.login import (
     AppRegistration,
@@ -108,12 +110,15 @@ class GraphEmulator(Emulator):
         )
         self.batch = BatchApi(self.dispatch, lambda: self.faults.draw(), lambda: self.faults.spec.retry_after)
         self.learning = LearningApi(self.directory)
+        self.groups = Groups(self.directory, codec)
         # order matters: specific paths (delta, $count, $ref, learning) before the generic /users/{id}
-        for api in (self.login, self.delta, self.batch, self.learning, self.users):
+        for api in (self.login, self.delta, self.batch, self.learning, self.groups, self.users):
             for method, pattern, handler in api.routes():
                 self.route(method, pattern, handler)
         self.route("POST", r"/_sandbox/expire-delta", self._expire_delta)
         self.route("GET", r"/_sandbox/directory", self._directory_snapshot)
+        self.route("POST", r"/_sandbox/groups", self._create_group)
+        self.route("POST", r"/_sandbox/groups/(?P<group>[^/]+)/members", self._change_group)
 
     def _certificate(self, certificate: bool | str, client_id: str) -> Certificate | None:
         if certificate is True:
@@ -213,6 +218,37 @@ class GraphEmulator(Emulator):
         except ValueError as exc:
             return Response.json({"error": str(exc)}, 400)
         return Response.json({"expired": True, "mode": self.delta.settings.expiry})
+
+    def _create_group(self, req: Request) -> Response:
+        """``{"displayName", "members": [object id | UPN | employeeId], "groups": [group id]}``."""
+        body = req.json() if req.body else {}
+        try:
+            group = self.groups.create(
+                str(body.get("displayName") or "Sandbox group"),
+                body.get("members") or (),
+                body.get("groups") or (),
+                gid=body.get("id"),
+                description=body.get("description"),
+            )
+        except (ValueError, GraphError) as exc:
+            return Response.json({"error": getattr(exc, "message", str(exc))}, 400)
+        return Response.json(group.json(), 201)
+
+    def _change_group(self, req: Request) -> Response:
+        """``{"add": [...], "remove": [...], "addGroups": [...], "removeGroups": [...]}``."""
+        assert req.match is not None
+        body = req.json() if req.body else {}
+        try:
+            group = self.groups.change(
+                req.match.group("group"),
+                add=body.get("add") or (),
+                remove=body.get("remove") or (),
+                add_groups=body.get("addGroups") or (),
+                remove_groups=body.get("removeGroups") or (),
+            )
+        except (ValueError, GraphError) as exc:
+            return Response.json({"error": getattr(exc, "message", str(exc))}, 400)
+        return Response.json({**group.json(), "members": list(group.users), "groups": list(group.groups)})
 
     def _directory_snapshot(self, req: Request) -> Response:
         with self.directory.lock:
