@@ -875,10 +875,13 @@ def test_msgraph_sdk_pages_transitive_user_members_of_a_nested_group(graph: Call
     async def run() -> list[Any]:
         client = sdk_client(g.run)
         query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
-            select=["id", "employeeId"], top=50
+            select=["id", "employeeId"], top=50, count=True
         )
+        config = RequestConfiguration(query_parameters=query)
+        config.headers.add("ConsistencyLevel", "eventual")  # required with an OData cast
         builder = client.groups.by_group_id(outer.id).transitive_members.graph_user
-        first = await builder.get(request_configuration=RequestConfiguration(query_parameters=query))
+        first = await builder.get(request_configuration=config)
+        assert first is not None and first.odata_count == 160
         assert first is not None and first.odata_next_link is not None
         users: list[Any] = []
 
@@ -904,14 +907,16 @@ def test_group_members_casts_deleted_users_and_errors(graph: Callable[..., Graph
     direct = g.all_pages(f"{base}/members?$select=id")
     assert [m["@odata.type"] for m in direct].count("#microsoft.graph.group") == 1
     assert len(direct) == 11
-    users = g.all_pages(f"{base}/transitiveMembers/microsoft.graph.user?$select=id,employeeId&$top=4")
+    eventual = {"headers": {"ConsistencyLevel": "eventual"}}
+    cast = f"{base}/transitiveMembers/microsoft.graph.user?$count=true"
+    users = g.all_pages(f"{cast}&$select=id,employeeId&$top=4", **eventual)
     assert {u["employeeId"] for u in users} == {org.employee_id(i) for i in (*range(10), 40, 41)}
     assert all(set(u) == {"@odata.type", "id", "employeeId"} for u in users)
-    only_groups = g.all_pages(f"{base}/transitiveMembers/microsoft.graph.group")
+    only_groups = g.all_pages(f"{base}/transitiveMembers/microsoft.graph.group?$count=true", **eventual)
     assert [x["displayName"] for x in only_groups] == ["Inner"]
 
     org.delete(org.employee_id(3))  # a deleted user leaves every membership
-    users = g.all_pages(f"{base}/transitiveMembers/microsoft.graph.user?$select=id")
+    users = g.all_pages(f"{cast}&$select=id", **eventual)
     assert org.entra_id(3) not in {u["id"] for u in users} and len(users) == 11
 
     group = g.get(f"{base}?$select=id,displayName").json()
@@ -922,6 +927,7 @@ def test_group_members_casts_deleted_users_and_errors(graph: Callable[..., Graph
     for query, code in (
         ("/transitiveMembers?$top=1000", "Request_UnsupportedQuery"),
         ("/members/microsoft.graph.device", "Request_UnsupportedQuery"),
+        ("/members/microsoft.graph.user?$count=true", "Request_UnsupportedQuery"),  # no header
         ("/members?$expand=manager", "Request_BadRequest"),
     ):
         bad = g.get(base + query)

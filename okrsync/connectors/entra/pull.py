@@ -206,8 +206,9 @@ class EntraSource:
     def group_members(self) -> set[str] | None:
         """Object ids of the scope group's user members (None: no group scope).
 
-        ``GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999``
-        (``members`` for direct membership): ``ceil(M/999)`` requests of ids only. Users are
+        ``GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999&$count=true``
+        with ``ConsistencyLevel: eventual`` (``members`` for direct membership): ``ceil(M/999)``
+        requests of ids only. Users are
         then read from ``/users`` (full) or the delta round, which carry the manager; the
         documented member listing does not promise ``$expand=manager``.
         """
@@ -215,9 +216,14 @@ class EntraSource:
         if group is None:
             return None
         kind = "transitiveMembers" if self.config.group_membership == "transitive" else "members"
-        url = relative_url(f"/groups/{group}/{kind}/microsoft.graph.user", {"$select": "id", "$top": 999})
+        # an OData cast is an advanced query: Graph wants ConsistencyLevel: eventual and $count=true
+        params = {"$select": "id", "$top": 999, "$count": "true"}
+        url = relative_url(f"/groups/{group}/{kind}/microsoft.graph.user", params)
         members: set[str] = set()
-        for page in self.graph.pages(url, None, operation=f"list members of group {group}"):
+        pages = self.graph.pages(
+            url, None, operation=f"list members of group {group}", headers={"ConsistencyLevel": "eventual"}
+        )
+        for page in pages:
             members.update(str(m["id"]).lower() for m in page.get("value") or () if m.get("id"))
         return members
 

@@ -6,7 +6,9 @@ object once, loops cut), with the ``microsoft.graph.user`` / ``microsoft.graph.g
 casts (also spelt ``graph.user``, as the SDKs do), ``$select``, ``$top`` (1..999, default
 100) and an opaque ``$skiptoken`` in ``@odata.nextLink``. Deleted users drop out of every
 membership; disabled ones stay members, as in Entra. ``$expand`` on member lists is not
-emulated and is refused (400), so no client comes to depend on it here.
+emulated and is refused (400), so no client comes to depend on it here. As Microsoft documents,
+a cast needs ``ConsistencyLevel: eventual`` and ``$count=true`` (else 400), and the answer
+then carries ``@odata.count``.
 
 Groups are made through the sandbox (``POST /_sandbox/groups``, or :meth:`Groups.create`), not
 through Graph's own ``POST /groups``, which a sync connector never calls.
@@ -24,13 +26,14 @@ from okrsync.sandbox.graph.common import (
     GraphError,
     TokenCodec,
     bad_request,
+    consistency_eventual,
     dump,
     not_found,
     options,
     unknown_property,
 )
 from okrsync.sandbox.graph.directory import Directory, DirUser
-from okrsync.sandbox.graph.query import parse_select
+from okrsync.sandbox.graph.query import parse_select, require_eventual
 from okrsync.sandbox.graph.users import context_url, next_link, page_body, parse_top, user_json
 from okrsync.sandbox.server import Request, Response
 
@@ -38,6 +41,9 @@ Route = tuple[str, str, Callable[[Request], Response]]
 GROUP_TYPE = "#microsoft.graph.group"
 USER_TYPE = "#microsoft.graph.user"
 CASTS = {"graph.user": "user", "graph.group": "group"}
+CAST_NEEDS_EVENTUAL = (
+    "An OData cast on group members requires the header 'ConsistencyLevel: eventual' and $count=true"
+)
 GROUP_PROPERTIES = ("id", "displayName", "description", "securityEnabled", "mailEnabled")
 
 
@@ -183,6 +189,13 @@ class Groups:
             raise bad_request("$expand on group members is not emulated by the okrsync sandbox.")
         if "filter" in opt or "orderby" in opt or "search" in opt:
             raise bad_request("$filter, $orderby and $search on group members are not emulated here")
+        # Microsoft: the header and $count are required with OData casts. A nextLink's signed
+        # token carries the query, so later pages are not re-checked (msgraph-sdk's PageIterator
+        # does not repeat request headers)
+        if only is not None and "skiptoken" not in opt:
+            require_eventual(CAST_NEEDS_EVENTUAL, consistency_eventual(req))
+            if opt.get("count", "").lower() != "true":
+                raise GraphError(400, "Request_UnsupportedQuery", CAST_NEEDS_EVENTUAL + ".")
         top = parse_top(opt.get("top"))
         select = parse_select(opt.get("select"))
         start = int(self.codec.decode(opt["skiptoken"]).get("p", 0)) if "skiptoken" in opt else 0
@@ -193,7 +206,10 @@ class Groups:
                 found = [m for m in found if m[0] == only]
             page = found[start : start + top]
             fragments = [self._member_json(kind, oid, select) for kind, oid in page]
-        head: dict[str, Any] = {"@odata.context": context_url(req.base_url, "directoryObjects", select)}
+        entity_set = {"user": "users", "group": "groups"}.get(only or "", "directoryObjects")
+        head: dict[str, Any] = {"@odata.context": context_url(req.base_url, entity_set, select)}
+        if only is not None:
+            head["@odata.count"] = len(found)
         if start + top < len(found):
             head["@odata.nextLink"] = next_link(req, req.raw_path, self.codec.encode({"p": start + top}))
         return Response(200, page_body(head, fragments))
