@@ -101,7 +101,8 @@ def test_links_as_statements_idempotent_and_completion_in_status(lrs: Lrs, tmp_p
     ctx = found[0]["context"]["contextActivities"]
     assert ctx["parent"][0]["id"].startswith("https://okrs.example.com/key-results/")
     assert ctx["grouping"][0]["id"].startswith("https://okrs.example.com/objectives/")
-    assert ctx["category"][0]["id"] == "https://okrsync.dev/xapi/profile"
+    assert ctx["category"][0]["id"] == "https://okrs.example.com/xapi/profile"  # under our activity base
+    assert found[0]["verb"]["id"] == "https://w3id.org/xapi/acrossx/verbs/was-assigned"
     assert found[0]["object"]["id"] == "https://learn.example.com/neg-101"
 
     second = runner.invoke(main, ["-c", str(config), "sync", "learn", "--json"], env=env)

@@ -9,8 +9,6 @@ from pydantic import Field, field_validator
 from okrsync.config import Secret
 from okrsync.connectors.base import ConnectorConfig, HttpOptions
 
-PROFILE_IRI = "https://okrsync.dev/xapi/profile"
-
 
 class XapiConfig(ConnectorConfig, HttpOptions):
     """An xAPI 1.0.3 Learning Record Store (statements resource, Basic auth)."""
@@ -32,7 +30,11 @@ class XapiConfig(ConnectorConfig, HttpOptions):
         default="url",
         description="Learning item IRI: its url when it has one (url), or always {activity_base}/items/{id}.",
     )
-    profile: str = Field(default=PROFILE_IRI, description="okrsync's xAPI profile IRI (category, verbs).")
+    profile: str | None = Field(
+        default=None,
+        description="IRI of okrsync's xAPI profile as you deploy it (category, activity types, extensions); "
+        "default: {activity_base}/xapi/profile. xAPI wants IRIs you control.",
+    )
     version: str = Field(default="1.0.3", description="X-Experience-API-Version header.")
     statements_per_post: int = Field(
         default=100, ge=1, le=1000, description="Statements per POST (a JSON array)."
@@ -52,3 +54,9 @@ class XapiConfig(ConnectorConfig, HttpOptions):
     @property
     def base(self) -> str:
         return self.activity_base or f"{self.homepage}/okrsync"
+
+    @property
+    def profile_iri(self) -> str:
+        """xAPI 1.0.3 (Data §3.1): new IRIs MUST be ones the provider controls, so by default the
+        profile lives under the deployment's own activity base, never under a domain of ours."""
+        return self.profile or f"{self.base}/xapi/profile"

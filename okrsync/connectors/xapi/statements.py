@@ -1,9 +1,10 @@
 """Learning links as xAPI statements (okrsync's profile) and completion read back from them.
 
-Profile (also in ``docs/learning.md``), ``P`` = the configured ``profile`` IRI:
+Profile (also in ``docs/learning.md``), ``P`` = the ``profile`` IRI (default
+``{activity_base}/xapi/profile``: xAPI wants IRIs the deployment controls):
 
 * one **assignment** statement per link: actor = the learner as an account agent
-  (``homePage`` = the HR system, ``name`` = the HR person id), verb ``P/verbs/assigned``, object =
+  (``homePage`` = the HR system, ``name`` = the HR person id), verb AcrossX ``was-assigned``, object =
   the learning item (its URL, or ``{base}/items/{id}``; type ADL ``course``);
   ``context.registration`` = UUID5 of the link id (one registration per assignment),
   ``contextActivities.parent`` = the key result (``{base}/key-results/{id}``, type
@@ -35,6 +36,10 @@ from okrsync.learning import LinkStatus, link_uuid
 from okrsync.models import LearningItem, LearningLink, LearningStatus
 
 ADL = "http://adlnet.gov/expapi/verbs/"
+# ADL's vocabulary has no "assigned"; the AcrossX profile's verb has the learner as actor, as here
+# ("Indicates the actor was given or required to access an object"), and xAPI says to reuse an
+# existing verb rather than mint one (xAPI 1.0.3 Data §3.1).
+ASSIGNED = "https://w3id.org/xapi/acrossx/verbs/was-assigned"
 VOIDED = ADL + "voided"
 COURSE = "http://adlnet.gov/expapi/activities/course"
 CMI5_PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
@@ -52,8 +57,8 @@ class Profile:
 
     def __init__(self, config: XapiConfig) -> None:
         self.config = config
-        self.iri = config.profile
-        self.assigned = f"{self.iri}/verbs/assigned"
+        self.iri = config.profile_iri
+        self.assigned = ASSIGNED
         self.objective_type = f"{self.iri}/activities/objective"
         self.key_result_type = f"{self.iri}/activities/key-result"
 
