@@ -33,6 +33,7 @@ from okrsync.http import HttpClient, RateLimiter, start_index_pages
 
 SCIM_JSON = "application/scim+json"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -160,6 +161,7 @@ class Capabilities:
     filter_max_results: int | None = None
     etag: bool = False
     users_endpoint: str = "/Users"
+    groups_endpoint: str | None = "/Groups"  # None: the service lists resource types, Group is not one
     enterprise: bool = True
     schemas: frozenset[str] = field(default_factory=frozenset)
 
@@ -181,11 +183,14 @@ class Capabilities:
         bulk = section("bulk")
         filt = section("filter")
         endpoint, enterprise = "/Users", True
+        groups: str | None = None if resource_types else "/Groups"
         for rt in resource_types:
             if isinstance(rt, Mapping) and (rt.get("name") == "User" or rt.get("id") == "User"):
                 endpoint = str(rt.get("endpoint") or endpoint)
                 exts = {e.get("schema") for e in rt.get("schemaExtensions") or [] if isinstance(e, Mapping)}
                 enterprise = ENTERPRISE in exts
+            if isinstance(rt, Mapping) and (rt.get("name") == "Group" or rt.get("id") == "Group"):
+                groups = "/" + str(rt.get("endpoint") or "/Groups").strip("/")
         ids = frozenset(str(s.get("id")) for s in schemas if isinstance(s, Mapping) and s.get("id"))
         if ids and ENTERPRISE not in ids:
             enterprise = False
@@ -199,6 +204,7 @@ class Capabilities:
             filter_max_results=int(max_results) if max_results else None,
             etag=flag(section("etag").get("supported"), False),
             users_endpoint="/" + endpoint.strip("/"),
+            groups_endpoint=groups,
             enterprise=enterprise,
             schemas=ids,
         )
@@ -308,14 +314,17 @@ class ScimClient:
 
     def iter_users(self, filter_: str | None = None, *, count: int | None = None) -> Iterator[dict[str, Any]]:
         """Every user (or every match of ``filter_``), ListResponse page by page (1-based startIndex)."""
+        return self._iter(self.users, filter_, count or self.page_size(), "list users")
+
+    def _iter(
+        self, endpoint: str, filter_: str | None, count: int, operation: str
+    ) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"filter": filter_} if filter_ else {}
 
         def fetch(url: str, p: dict[str, Any] | None) -> Any:
-            return self.call("GET", url, operation="list users", params=p, headers=self._accept())
+            return self.call("GET", url, operation=operation, params=p, headers=self._accept())
 
-        for page in start_index_pages(
-            fetch, self.users, params, count=count or self.page_size(), connector="scim"
-        ):
+        for page in start_index_pages(fetch, endpoint, params, count=count, connector="scim"):
             for resource in page:
                 if isinstance(resource, dict):
                     yield resource
@@ -352,6 +361,45 @@ class ScimClient:
             )
         except ScimNotFound:
             return
+
+    # ---- groups (okrsync's own: see groups.py) ----
+    def groups_endpoint(self) -> str:
+        """``/Groups`` (or what /ResourceTypes names); a ScimError when the service has no Groups."""
+        endpoint = self.capabilities().groups_endpoint
+        if endpoint is None:
+            raise ScimError(
+                "the service does not announce a Group resource type (/ResourceTypes)",
+                connector="scim",
+                operation="groups",
+            )
+        return endpoint
+
+    def iter_groups(self, filter_: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every group (or every match of ``filter_``), paged like users, members included."""
+        return self._iter(self.groups_endpoint(), filter_, self.page_size(), "list groups")
+
+    def create_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        doc = self.call("POST", self.groups_endpoint(), operation="create group", body=body)
+        return doc if isinstance(doc, dict) else {}
+
+    def patch_group(self, scim_id: str, operations: list[dict[str, Any]]) -> None:
+        """PATCH without If-Match: member add/remove by value commutes with other writers' changes."""
+        self.call(
+            "PATCH",
+            f"{self.groups_endpoint()}/{scim_id}",
+            operation="patch group",
+            body={"schemas": [PATCH_OP], "Operations": operations},
+        )
+
+    def put_group(self, scim_id: str, body: Mapping[str, Any], version: str | None) -> None:
+        """PUT replaces the whole member list, so it carries If-Match: a lost race is a 412, not a clobber."""
+        self.call(
+            "PUT",
+            f"{self.groups_endpoint()}/{scim_id}",
+            operation="replace group",
+            body=body,
+            headers=self._headers(version),
+        )
 
     def bulk(self, operations: list[dict[str, Any]], payload: bytes | None = None) -> list[dict[str, Any]]:
         """POST /Bulk; returns the per-operation outcomes (a 413 raises ScimPayloadTooLarge)."""

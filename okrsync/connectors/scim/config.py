@@ -10,6 +10,7 @@ from okrsync.config import Secret
 from okrsync.connectors.base import ConnectorConfig, HttpOptions
 
 MatchAttribute = Literal["externalId", "userName", "employeeNumber"]
+GroupBy = Literal["none", "department", "org_unit"]
 
 
 class ScimConfig(ConnectorConfig, HttpOptions):
@@ -42,6 +43,13 @@ class ScimConfig(ConnectorConfig, HttpOptions):
         default=50, ge=1, le=200, description="Users looked up per filter request (or-ed match values)."
     )
     batch_size: int = Field(default=1000, ge=1, description="Target: operations per apply batch.")
+    groups: GroupBy = Field(
+        default="none",
+        description=(
+            "Target: also keep one SCIM Group per distinct department (or org_unit_id), members = "
+            "the active users with it; only groups with externalId okrsync:<kind>:<value> are touched."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_auth(self) -> ScimConfig:

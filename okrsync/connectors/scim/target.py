@@ -35,6 +35,7 @@ from okrsync.connectors.scim.client import (
     describe,
     filter_in,
 )
+from okrsync.connectors.scim.groups import GroupSync
 from okrsync.connectors.scim.resource import Key
 from okrsync.errors import ApiError
 from okrsync.mapping import Mapping as FieldMapping
@@ -124,6 +125,7 @@ class ScimTargetMixin:
     _entries: dict[str, Entry]
     _by_match: dict[str, Entry]  # the same entries by match value (userName matching: ids differ)
     _complete: bool
+    groups: GroupSync | None  # set when the connection keeps org units as Groups
 
     # ---- helpers shared with the source side ----
     def match_value(self, resource: Mapping[str, Any]) -> str | None:
@@ -216,7 +218,10 @@ class ScimTargetMixin:
                 writes.append(write)
         for write, result in send_writes(self, writes, id_map):
             results[write.op.seq] = result
-        return [results[op.seq] for op in ops]
+        out = [results[op.seq] for op in ops]
+        if self.groups is not None:  # after the users: members need their SCIM ids
+            out += self.groups.sync(out, lambda pid: self.scim_id(pid, id_map))
+        return out
 
     def _plan(self, op: Operation, id_map: Mapping[str, str]) -> Write | None:
         entry = self._entries.get(op.person_id)
@@ -384,4 +389,13 @@ class ScimTargetMixin:
                 keys[scim] = key
                 self._remember(key, r)
         self._complete = True
-        return people_from_resources(self, resources, keys)
+        people = people_from_resources(self, resources, keys)
+        if self.groups is None:
+            return people
+        try:
+            memberships = self.groups.memberships()
+        except ApiError as exc:  # users can still be compared; apply reports the group failure per group
+            log.warning("scim: groups could not be read back (%s); membership not compared", describe(exc))
+            return people
+        scim_of = {key: scim for scim, key in keys.items()}
+        return [self.groups.as_held(p, memberships.get(scim_of.get(p.id, ""), set())) for p in people]

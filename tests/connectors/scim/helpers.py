@@ -46,6 +46,7 @@ class Sent:
     body: Any
     status: int
     response: Any = None
+    headers: dict[str, str] = field(default_factory=dict)  # the request's
 
 
 @dataclass
@@ -116,6 +117,7 @@ def recorder(sent: list[Sent]) -> Any:
                 json.loads(body) if body else None,
                 response.status_code,
                 answer,
+                dict(request.headers),
             )
         )
 
