@@ -150,6 +150,18 @@ def sdk_client(run: RunningEmulator) -> GraphServiceClient:
     return GraphServiceClient(request_adapter=adapter)
 
 
+async def iterate_all(client: GraphServiceClient, first: Any) -> list[Any]:
+    """Every item from ``first`` on, following nextLinks the SDK's own way (PageIterator)."""
+    items: list[Any] = []
+
+    def keep(item: Any) -> bool:
+        items.append(item)
+        return True
+
+    await PageIterator(first, client.request_adapter).iterate(keep)
+    return items
+
+
 @pytest.fixture(scope="module")
 def shared() -> Iterator[Graph]:
     """A read-only emulator over 1,500 workers shared by the tests that do not write."""
@@ -284,14 +296,7 @@ def test_msgraph_sdk_lists_every_user_with_manager(graph: Callable[..., Graph]) 
         first = await client.users.get(request_configuration=RequestConfiguration(query_parameters=query))
         assert first is not None and first.odata_next_link is not None
         assert first.odata_next_link.startswith(g.run.url)
-        users: list[Any] = []
-
-        def keep(user: Any) -> bool:
-            users.append(user)
-            return True
-
-        await PageIterator(first, client.request_adapter).iterate(keep)
-        return users
+        return await iterate_all(client, first)
 
     users = asyncio.run(run())
     assert len(users) == len(org)
@@ -881,16 +886,8 @@ def test_msgraph_sdk_pages_transitive_user_members_of_a_nested_group(graph: Call
         config.headers.add("ConsistencyLevel", "eventual")  # required with an OData cast
         builder = client.groups.by_group_id(outer.id).transitive_members.graph_user
         first = await builder.get(request_configuration=config)
-        assert first is not None and first.odata_count == 160
-        assert first is not None and first.odata_next_link is not None
-        users: list[Any] = []
-
-        def keep(user: Any) -> bool:
-            users.append(user)
-            return True
-
-        await PageIterator(first, client.request_adapter).iterate(keep)
-        return users
+        assert first is not None and first.odata_count == 160 and first.odata_next_link is not None
+        return await iterate_all(client, first)
 
     users = asyncio.run(run())
     assert sorted(u.id for u in users) == sorted(org.entra_id(i) for i in range(0, 160))
