@@ -662,13 +662,30 @@ def test_raas_aliases_prompts_and_auth(start_emulator: Start) -> None:
 
 
 # ---- Manage_Goals ----
-def goal_request(worker_wid: str, details: str, add_only: bool = False) -> str:
-    flag = "<wd:Add_Only>true</wd:Add_Only>" if add_only else ""
+# The shape is Workday's Performance_Management schema (proxy classes generated from its WSDL,
+# GitHub matteofabbri/Grimoire Workday.WebServices/Workday.PerformanceManagement/).
+def goal_data(worker_wid: str, details: str) -> str:
     return (
-        f'<wd:Manage_Goals_Request wd:version="v45.0">{flag}<wd:Manage_Goals_Data>'
-        f'<wd:Worker_Reference><wd:ID wd:type="WID">{worker_wid}</wd:ID></wd:Worker_Reference>'
-        f"{details}</wd:Manage_Goals_Data></wd:Manage_Goals_Request>"
+        f'<wd:Manage_Goals_Data><wd:Worker_Reference><wd:ID wd:type="WID">{worker_wid}</wd:ID>'
+        f"</wd:Worker_Reference>{details}</wd:Manage_Goals_Data>"
     )
+
+
+def goal_request(worker_wid: str, details: str, add_only: bool = False, extra: str = "") -> str:
+    flag = ' wd:Add_Only="true"' if add_only else ""  # an attribute, never an element
+    return (
+        f'<wd:Manage_Goals_Request wd:version="v45.0"{flag}>{goal_data(worker_wid, details)}{extra}'
+        "</wd:Manage_Goals_Request>"
+    )
+
+
+MILESTONE = (
+    "<wd:Worker_Goal_Milestone_Detail_Data><wd:Goal_Milestone_Reference_ID>KR-1</wd:Goal_Milestone_Reference_ID>"
+    "<wd:Goal_Milestone_Name>KR 1</wd:Goal_Milestone_Name>"
+    "<wd:Goal_Milestone_Due_Date>2030-05-31</wd:Goal_Milestone_Due_Date>"
+    '<wd:Goal_Milestone_Status_Reference><wd:ID wd:type="Component_Completion_ID">IN_PROGRESS</wd:ID>'
+    "</wd:Goal_Milestone_Status_Reference></wd:Worker_Goal_Milestone_Detail_Data>"
+)
 
 
 def test_manage_goals_is_idempotent(start_emulator: Start) -> None:
@@ -680,9 +697,7 @@ def test_manage_goals_is_idempotent(start_emulator: Start) -> None:
         rid = f"<wd:Goal_Reference_ID>{ref_id}</wd:Goal_Reference_ID>" if ref_id else ""
         return (
             f"<wd:Worker_Goal_Detail_Data>{rid}<wd:Name>{name}</wd:Name><wd:Due_Date>2030-06-30</wd:Due_Date>"
-            "<wd:Worker_Goal_Milestone_Detail_Data><wd:Name>KR 1</wd:Name>"
-            "</wd:Worker_Goal_Milestone_Detail_Data>"
-            "</wd:Worker_Goal_Detail_Data>"
+            f"{MILESTONE}</wd:Worker_Goal_Detail_Data>"
         )
 
     def goals() -> list[dict[str, Any]]:
@@ -692,19 +707,45 @@ def test_manage_goals_is_idempotent(start_emulator: Start) -> None:
             ).json()["goals"]
         )
 
-    r = post(run, goal_request(w.wid, detail("Ship v1", "OKR-7")), service="Performance_Management")
+    r = post(
+        run,
+        goal_request(w.wid, detail("Ship v1", "OKR-7") + detail("Ship v2", "OKR-8")),
+        service="Performance_Management",
+    )
     assert r.status_code == 200, r.text
-    event = etree.fromstring(r.content).find(".//wd:Manage_Goals_Response/wd:Worker_Goal_Event_Reference", NS)
-    assert event is not None and event.findtext("wd:ID", namespaces=NS)
+    answer = etree.fromstring(r.content).find(".//wd:Manage_Goals_Response", NS)
+    assert answer is not None
+    # one event for the request, then one Worker_Goal_Detail_Reference (the goal WID) per goal, in order
+    assert [etree.QName(c).localname for c in answer] == [
+        "Worker_Goal_Event_Reference",
+        "Worker_Goal_Detail_Reference",
+        "Worker_Goal_Detail_Reference",
+    ]
+    assert answer[0].findtext("wd:ID", namespaces=NS)
+    wids = {g["goal_reference_id"]: g["wid"] for g in goals()}
+    assert [c.findtext("wd:ID[@wd:type='WID']", namespaces=NS) for c in answer[1:]] == [
+        wids["OKR-7"],
+        wids["OKR-8"],
+    ]
     post(run, goal_request(w.wid, detail("Ship v1.1", "OKR-7")), service="Performance_Management")
-    assert [(g["goal_reference_id"], g["name"]) for g in goals()] == [("OKR-7", "Ship v1.1")]
-    assert goals()[0]["milestones"] == [{"Name": "KR 1"}]
+    assert sorted((g["goal_reference_id"], g["name"]) for g in goals()) == [
+        ("OKR-7", "Ship v1.1"),
+        ("OKR-8", "Ship v2"),
+    ]
+    assert goals()[0]["milestones"] == [
+        {
+            "reference_id": "KR-1",
+            "name": "KR 1",
+            "due_date": "2030-05-31",
+            "status": {"type": "Component_Completion_ID", "id": "IN_PROGRESS", "descriptor": ""},
+        }
+    ]
     # without ids a same-named goal is updated; Add_Only always adds
     post(run, goal_request(w.wid, detail("Hire")), service="Performance_Management")
     post(run, goal_request(w.wid, detail("Hire")), service="Performance_Management")
-    assert sorted(g["name"] for g in goals()) == ["Hire", "Ship v1.1"]
+    assert sorted(g["name"] for g in goals()) == ["Hire", "Ship v1.1", "Ship v2"]
     post(run, goal_request(w.wid, detail("Hire"), add_only=True), service="Performance_Management")
-    assert sorted(g["name"] for g in goals()) == ["Hire", "Hire", "Ship v1.1"]
+    assert sorted(g["name"] for g in goals()) == ["Hire", "Hire", "Ship v1.1", "Ship v2"]
     # field order is the schema's; the same Goal_Reference_ID cannot move to another worker
     swapped = (
         "<wd:Worker_Goal_Detail_Data><wd:Name>x</wd:Name><wd:Goal_Reference_ID>y</wd:Goal_Reference_ID>"
@@ -718,6 +759,57 @@ def test_manage_goals_is_idempotent(start_emulator: Start) -> None:
         run, goal_request(org.workers[4].wid, detail("Steal", "OKR-7")), service="Performance_Management"
     )
     assert fault_of(other)[0] == "SOAP-ENV:Client.validationError"
+
+
+def test_manage_goals_refuses_what_workday_refuses(start_emulator: Start) -> None:
+    org = SandboxOrg(20, seed=2)
+    run = start_emulator("workday", org=org)
+    a, b = org.workers[3].wid, org.workers[4].wid
+    ok = "<wd:Worker_Goal_Detail_Data><wd:Goal_Reference_ID>G-1</wd:Goal_Reference_ID><wd:Name>Ship</wd:Name>"
+
+    def refused(body: str) -> tuple[str, str, str | None]:
+        r = post(run, body, service="Performance_Management")
+        assert r.status_code == 500, r.text
+        code, message, xpath = fault_of(r)
+        assert code == "SOAP-ENV:Client.validationError"
+        return code, message, xpath
+
+    # a second Manage_Goals_Data (a second worker) in one request
+    _, message, xpath = refused(
+        goal_request(
+            a, ok + "</wd:Worker_Goal_Detail_Data>", extra=goal_data(b, ok + "</wd:Worker_Goal_Detail_Data>")
+        )
+    )
+    assert "Manage_Goals_Data" in message and xpath == "/wd:Manage_Goals_Request[1]/wd:Manage_Goals_Data[2]"
+    # milestone children other than Goal_Milestone_*: the fault names the element
+    for wrong in ("Name", "Description", "Due_Date"):
+        tag = "wd:Worker_Goal_Milestone_Detail_Data"
+        milestone = f"<{tag}><wd:{wrong}>x</wd:{wrong}></{tag}>"
+        _, message, xpath = refused(goal_request(a, f"{ok}{milestone}</wd:Worker_Goal_Detail_Data>"))
+        assert f"'{wrong}'" in message
+        assert xpath and xpath.endswith(f"/wd:Worker_Goal_Milestone_Detail_Data[1]/wd:{wrong}[1]")
+    # Add_Only is an attribute only
+    _, message, xpath = refused(
+        goal_request(a, ok + "</wd:Worker_Goal_Detail_Data>").replace(
+            "<wd:Manage_Goals_Data>", "<wd:Add_Only>true</wd:Add_Only><wd:Manage_Goals_Data>", 1
+        )
+    )
+    assert "'Add_Only'" in message and xpath == "/wd:Manage_Goals_Request[1]/wd:Add_Only[1]"
+    # Status_Reference is a Component_Completion reference: WID or Component_Completion_ID
+    status = '<wd:Status_Reference><wd:ID wd:type="Goal_Status_ID">DONE</wd:ID></wd:Status_Reference>'
+    _, message, xpath = refused(goal_request(a, f"{ok}{status}</wd:Worker_Goal_Detail_Data>"))
+    assert (
+        "Goal_Status_ID" in message and xpath and xpath.endswith("/wd:Status_Reference[1]/wd:ID[1]/@wd:type")
+    )
+    # nothing of the refused requests was stored; the right shape is accepted
+    assert requests.get(f"{run.url}/_sandbox/workday/goals", timeout=10).json()["goals"] == []
+    good = status.replace("Goal_Status_ID", "Component_Completion_ID")
+    r = post(
+        run,
+        goal_request(a, f"{ok}{good}{MILESTONE}</wd:Worker_Goal_Detail_Data>"),
+        service="Performance_Management",
+    )
+    assert r.status_code == 200, r.text
 
 
 def test_connection_settings(start_emulator: Start) -> None:

@@ -5,8 +5,8 @@
 - ``api = "rest"`` (:mod:`.rest`): OAuth refresh-token grant, ``/workers`` paged by 100, managers
   through supervisory organizations (cached per organization). No change feed: full pulls.
 - ``api = "raas"`` (:mod:`.raas`): one custom report, streamed entry by entry. Full pulls.
-- Goals (:mod:`.goals`): ``Manage_Goals`` idempotent through ``Goal_Reference_ID``; read back with
-  ``Get_Workers`` ``Include_Goals``.
+- Goals (:mod:`.goals`): ``Manage_Goals``, one request per worker whose goals changed, idempotent
+  through ``Goal_Reference_ID``; read back with ``Get_Workers`` ``Include_Goals``.
 
 All HTTP goes through :class:`okrsync.http.HttpClient`; SOAP validation faults are final errors
 carrying the fault code, message and XPath, authentication faults :class:`AuthenticationError`.

@@ -15,9 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from okrsync.config import Secret
 from okrsync.connectors.base import ConnectorConfig, HttpOptions
+from okrsync.models import GoalStatus
 
 _VERSION = re.compile(r"v\d{1,3}(\.\d{1,2})?\Z")
 _TENANT = re.compile(r"[A-Za-z0-9_.-]+\Z")
+# okrsync's defaults for the tenant's Component_Completion reference IDs (tenant-specific: check them)
+DEFAULT_GOAL_STATUS_IDS: dict[GoalStatus, str] = {
+    GoalStatus.NOT_STARTED: "NOT_STARTED",
+    GoalStatus.ON_TRACK: "IN_PROGRESS",
+    GoalStatus.AT_RISK: "AT_RISK",
+    GoalStatus.OFF_TRACK: "OFF_TRACK",
+    GoalStatus.DONE: "COMPLETED",
+    GoalStatus.CANCELLED: "CANCELLED",
+}
 
 
 class RaasKeys(BaseModel):
@@ -76,6 +86,31 @@ class WorkdayConfig(ConnectorConfig, HttpOptions):
     organization_goals: dict[str, str] = Field(
         default_factory=dict, description="okrsync objective id -> Organization_Goal_ID (alignment)."
     )
+    goal_status_ids: dict[GoalStatus, str] = Field(
+        default_factory=lambda: dict(DEFAULT_GOAL_STATUS_IDS),
+        description=(
+            "okrsync goal status -> the tenant's Component_Completion reference ID sent as the goal's "
+            "Status_Reference (tenant-specific: check them). Statuses left out keep okrsync's default: "
+            "not_started=NOT_STARTED, on_track=IN_PROGRESS, at_risk=AT_RISK, off_track=OFF_TRACK, "
+            "done=COMPLETED, cancelled=CANCELLED."
+        ),
+    )
+    goal_status_id_type: Literal["Component_Completion_ID", "WID"] = Field(
+        default="Component_Completion_ID",
+        description="ID type of goal_status_ids' values (Component_Completion_ID or WID).",
+    )
+
+    @field_validator("goal_status_ids")
+    @classmethod
+    def _statuses(cls, value: dict[GoalStatus, str]) -> dict[GoalStatus, str]:
+        merged = {**DEFAULT_GOAL_STATUS_IDS, **value}
+        if any(not v.strip() for v in merged.values()):
+            raise ValueError("goal_status_ids values must not be empty")
+        if len(set(merged.values())) != len(merged):
+            raise ValueError(
+                "goal_status_ids: two statuses share one reference ID (read-back would be ambiguous)"
+            )
+        return merged
 
     @field_validator("base_url")
     @classmethod

@@ -1,17 +1,35 @@
 """Goals: ``Manage_Goals`` (Performance_Management) to write, ``Get_Workers`` ``Include_Goals`` to read.
 
-Each okrsync objective owned by a person becomes one worker goal (``Worker_Goal_Detail_Data``):
-name, description, goal category, organization-goal alignment, weight, due date, status, and
-its key results as milestones. Identity is ``Goal_Reference_ID`` = :func:`goal_reference_id`
-of the objective id (deterministic), so a re-run updates the same goals instead of adding new
-ones; a goal WID in ``id_map[objective id]`` is sent as ``Goal_Reference`` as well.
+The request follows Workday's Performance_Management WSDL (as the proxy classes generated from it
+show: GitHub ``matteofabbri/Grimoire``, ``Workday.WebServices/Workday.PerformanceManagement/``).
+A ``Manage_Goals_Request`` holds a single ``Manage_Goals_Data``: one ``Worker_Reference`` and that
+worker's ``Worker_Goal_Detail_Data``, so okrsync sends **one request per worker whose goals
+changed**. ``Add_Only`` would be an attribute; okrsync never sets it (it updates in place).
+
+Each okrsync objective owned by a person becomes one worker goal, elements in the schema's order:
+``Goal_Reference`` (once the goal is known), ``Goal_Reference_ID``, ``Name``, ``Description``,
+``Goal_Category_Reference``, ``Organization_Goal_Reference``, ``Goal_Weight``, ``Due_Date``,
+``Status_Reference`` (a ``Component_Completion`` reference: ``goal_status_ids`` of the config, typed
+``goal_status_id_type``), and its key results as ``Worker_Goal_Milestone_Detail_Data``
+(``Goal_Milestone_Reference_ID`` = :func:`milestone_reference_id` of the key result id,
+``Goal_Milestone_Name``, ``Goal_Milestone_Due_Date``).
+
+Identity is ``Goal_Reference_ID`` = :func:`goal_reference_id` of the objective id (deterministic),
+so a re-run updates the same goals instead of adding new ones. The answer's
+``Worker_Goal_Detail_Reference`` (one per goal, in request order) gives the goal's WID; the
+objective's ``target_id`` is ``<goal WID>#<fingerprint>`` (``Goal_Reference_ID`` if the WID is not
+answered), the fingerprint being a hash of what was written. With that id back in ``id_map``
+the goal is sent with ``Goal_Reference`` and, when its fingerprint still matches, not sent at
+all: a worker is written only if one of its goals differs, and only the goals that differ. If
+Workday refuses a ``Goal_Reference`` (the goal was deleted there), the worker's goals are sent
+once more by ``Goal_Reference_ID`` alone. Changes made in Workday are not detected (its read-back
+has no milestones, weight or category to compare); an empty ``id_map`` rewrites everything.
 
 Owners are canonical person ids (Employee_IDs): the ``Worker_Reference`` is the WID when
-``id_map[person id]`` holds one, else ``Employee_ID``. Workers are sent in batches of
-``BATCH`` per request; a batch Workday refuses is retried worker by worker so one bad owner
-fails only its own goals. Alignment: an objective whose chain of alignments reaches an
-objective listed in ``organization_goals`` (or carrying ``external_refs["workday_organization_goal"]``)
-gets that ``Organization_Goal_Reference``.
+``id_map[person id]`` holds one, else ``Employee_ID``; a worker Workday refuses fails only its
+own goals. Alignment: an objective whose chain of alignments reaches an objective listed in
+``organization_goals`` (or carrying ``external_refs["workday_organization_goal"]``) gets that
+``Organization_Goal_Reference``.
 """
 
 from __future__ import annotations
@@ -22,6 +40,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from xml.sax.saxutils import escape, quoteattr
+
+from lxml import etree
 
 from okrsync.connectors.base import GoalResult
 from okrsync.connectors.workday import soap
@@ -39,18 +59,12 @@ from okrsync.models import (
     OwnerKind,
 )
 
-BATCH = 50
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}\Z")
-STATUS_IDS = {
-    GoalStatus.NOT_STARTED: "NOT_STARTED",
-    GoalStatus.ON_TRACK: "IN_PROGRESS",
-    GoalStatus.AT_RISK: "AT_RISK",
-    GoalStatus.OFF_TRACK: "OFF_TRACK",
-    GoalStatus.DONE: "COMPLETED",
-    GoalStatus.CANCELLED: "CANCELLED",
-}
-STATUS_BACK = {v: k for k, v in STATUS_IDS.items()}
 ORG_GOAL_REF = "workday_organization_goal"
+_W = f"{{{soap.WD_NS}}}"
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+)
 
 
 def goal_reference_id(objective_id: str) -> str:
@@ -58,6 +72,13 @@ def goal_reference_id(objective_id: str) -> str:
     if _SAFE_ID.match(objective_id):
         return f"OKRSYNC-{objective_id}"
     return "OKRSYNC-H" + hashlib.sha256(objective_id.encode()).hexdigest()[:24].upper()
+
+
+def milestone_reference_id(key_result_id: str) -> str:
+    """Deterministic ``Goal_Milestone_Reference_ID`` of an okrsync key result."""
+    if _SAFE_ID.match(key_result_id):
+        return f"OKRSYNC-KR-{key_result_id}"
+    return "OKRSYNC-KRH" + hashlib.sha256(key_result_id.encode()).hexdigest()[:24].upper()
 
 
 def _el(name: str, value: str) -> str:
@@ -69,7 +90,15 @@ def _ref(name: str, kind: str, value: str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    return format(value, ".15g")
+
+
+def _split(target_id: str | None) -> tuple[str | None, str | None]:
+    """(goal WID or Goal_Reference_ID, fingerprint) of a ``target_id`` this writer returned."""
+    if not target_id:
+        return None, None
+    ident, _, fingerprint = target_id.partition("#")
+    return ident or None, fingerprint or None
 
 
 class GoalWriter:
@@ -110,64 +139,73 @@ class GoalWriter:
                 )
                 continue
             by_owner[o.owner.id].append(o)
-        owners = list(by_owner)
-        for start in range(0, len(owners), BATCH):
-            batch = owners[start : start + BATCH]
-            blocks = {
-                owner: self._worker_block(owner, by_owner[owner], krs, id_map, org_goals) for owner in batch
-            }
-            try:
-                self._send(list(blocks.values()))
-                results += self._ok(batch, by_owner, krs)
-                continue
-            except RetriableApiError:
-                raise
-            except ApiError as exc:
-                if len(batch) == 1:
-                    results += self._failed(batch[0], exc, by_owner, krs)
-                    continue
-            for owner in batch:  # Workday refused the batch: isolate the refused worker(s)
-                try:
-                    self._send([blocks[owner]])
-                    results += self._ok([owner], by_owner, krs)
-                except RetriableApiError:
-                    raise
-                except ApiError as exc:
-                    results += self._failed(owner, exc, by_owner, krs)
+        for owner, goals in by_owner.items():
+            results += self._push_worker(owner, goals, krs, id_map, org_goals)
         return results
 
-    def _failed(
+    def _push_worker(
         self,
         owner: str,
-        exc: ApiError,
-        by_owner: Mapping[str, list[Objective]],
+        goals: list[Objective],
         krs: Mapping[str, list[KeyResult]],
+        id_map: Mapping[str, str],
+        org_goals: Mapping[str, str],
     ) -> list[GoalResult]:
-        out = []
-        for o in by_owner[owner]:
-            out.append(GoalResult(o.id, False, error=exc.message))
-            out += [GoalResult(k.id, False, error=exc.message) for k in krs[o.id]]
+        """One ``Manage_Goals`` request holding this worker's changed goals (none if nothing changed)."""
+        wid = id_map.get(owner)
+        worker = (
+            _ref("Worker_Reference", "WID", wid) if wid else _ref("Worker_Reference", "Employee_ID", owner)
+        )
+        out: list[GoalResult] = []
+        changed: list[tuple[Objective, str, str | None, str]] = []  # objective, detail, known id, print
+        for o in goals:
+            body = self._detail_body(o, krs.get(o.id, []), org_goals)
+            fingerprint = hashlib.sha256(f"{worker}\n{body}".encode()).hexdigest()[:16]
+            known, held = _split(id_map.get(o.id))
+            if held == fingerprint:
+                out.append(GoalResult(o.id, True, target_id=id_map[o.id], written=False))
+                out += [
+                    GoalResult(k.id, True, target_id=milestone_reference_id(k.id), written=False)
+                    for k in krs.get(o.id, [])
+                ]
+                continue
+            changed.append((o, body, known, fingerprint))
+        if not changed:
+            return out
+        try:
+            try:
+                wids = self._send(worker, [self._detail(o, body, known) for o, body, known, _ in changed])
+            except ApiError as exc:
+                xpath = str(exc.context.get("xpath") or "")
+                if isinstance(exc, RetriableApiError) or "/wd:Goal_Reference[" not in xpath:
+                    raise
+                # a goal okrsync wrote was deleted in Workday: identify every goal by its Goal_Reference_ID
+                wids = self._send(worker, [self._detail(o, body, None) for o, body, _, _ in changed])
+        except RetriableApiError:
+            raise
+        except ApiError as exc:
+            for o, *_ in changed:
+                out.append(GoalResult(o.id, False, error=exc.message))
+                out += [GoalResult(k.id, False, error=exc.message) for k in krs.get(o.id, [])]
+            return out
+        for k, (o, _, _, fingerprint) in enumerate(changed):
+            ident = wids[k] if len(wids) == len(changed) and wids[k] else goal_reference_id(o.id)
+            out.append(GoalResult(o.id, True, target_id=f"{ident}#{fingerprint}", written=True))
+            out += [
+                GoalResult(kr.id, True, target_id=milestone_reference_id(kr.id), written=True)
+                for kr in krs.get(o.id, [])
+            ]
         return out
 
-    def _ok(
-        self, owners: list[str], by_owner: Mapping[str, list[Objective]], krs: Mapping[str, list[KeyResult]]
-    ) -> list[GoalResult]:
-        out = []
-        for owner in owners:
-            for o in by_owner[owner]:
-                ref = goal_reference_id(o.id)
-                out.append(GoalResult(o.id, True, target_id=ref, written=True))
-                out += [GoalResult(k.id, True, target_id=f"{ref}#milestone", written=True) for k in krs[o.id]]
-        return out
-
-    def _send(self, blocks: list[str]) -> None:
+    def _send(self, worker: str, details: list[str]) -> list[str | None]:
+        """POST one worker's goals; the goal WIDs of the answer's ``Worker_Goal_Detail_Reference``s."""
         body = (
             f'<wd:Manage_Goals_Request xmlns:wd="{soap.WD_NS}" wd:version={quoteattr(self.cfg.version)}>'
-            + "".join(blocks)
-            + "</wd:Manage_Goals_Request>"
+            f"<wd:Manage_Goals_Data>{worker}{''.join(details)}</wd:Manage_Goals_Data>"
+            "</wd:Manage_Goals_Request>"
         )
         password = self.cfg.password.get_secret_value() if self.cfg.password else ""
-        self.http.request(
+        response = self.http.request(
             "POST",
             self.cfg.goals_url,
             operation="Manage_Goals",
@@ -175,6 +213,7 @@ class GoalWriter:
             headers=soap.HEADERS,
             classify=soap.classify(self.name, "Manage_Goals"),
         )
+        return _detail_wids(response.content)
 
     def _org_goals(
         self,
@@ -203,32 +242,17 @@ class GoalWriter:
                 node = parent.get(node)
         return out
 
-    def _worker_block(
-        self,
-        owner: str,
-        objectives: list[Objective],
-        krs: Mapping[str, list[KeyResult]],
-        id_map: Mapping[str, str],
-        org_goals: Mapping[str, str],
-    ) -> str:
-        wid = id_map.get(owner)
-        worker = (
-            _ref("Worker_Reference", "WID", wid) if wid else _ref("Worker_Reference", "Employee_ID", owner)
-        )
-        return (
-            f"<wd:Manage_Goals_Data>{worker}"
-            + "".join(self._detail(o, krs.get(o.id, []), id_map, org_goals) for o in objectives)
-            + "</wd:Manage_Goals_Data>"
-        )
+    def _detail(self, o: Objective, body: str, known: str | None) -> str:
+        """``Worker_Goal_Detail_Data``: ``Goal_Reference`` for a goal okrsync wrote before, then the body."""
+        reference = ""
+        if known:
+            kind = "Goal_Reference_ID" if known == goal_reference_id(o.id) else "WID"
+            reference = _ref("Goal_Reference", kind, known)
+        return f"<wd:Worker_Goal_Detail_Data>{reference}{body}</wd:Worker_Goal_Detail_Data>"
 
-    def _detail(
-        self, o: Objective, krs: list[KeyResult], id_map: Mapping[str, str], org_goals: Mapping[str, str]
-    ) -> str:
-        parts = ["<wd:Worker_Goal_Detail_Data>"]
-        if id_map.get(o.id):
-            parts.append(_ref("Goal_Reference", "WID", id_map[o.id]))
-        parts.append(_el("Goal_Reference_ID", goal_reference_id(o.id)))
-        parts.append(_el("Name", o.title))
+    def _detail_body(self, o: Objective, krs: list[KeyResult], org_goals: Mapping[str, str]) -> str:
+        """Everything after ``Goal_Reference``, in the schema's order (also what the fingerprint covers)."""
+        parts = [_el("Goal_Reference_ID", goal_reference_id(o.id)), _el("Name", o.title)]
         if o.description:
             parts.append(_el("Description", o.description))
         if self.cfg.goal_category:
@@ -239,25 +263,47 @@ class GoalWriter:
             parts.append(_el("Goal_Weight", _number(o.weight)))
         if o.due:
             parts.append(_el("Due_Date", o.due.isoformat()))
-        parts.append(_ref("Status_Reference", "Goal_Status_ID", STATUS_IDS[o.status]))
+        parts.append(
+            _ref("Status_Reference", self.cfg.goal_status_id_type, self.cfg.goal_status_ids[o.status])
+        )
         for kr in krs:
             target = f"{_number(kr.start_value)} → {_number(kr.target_value)}" + (
                 f" {kr.unit}" if kr.unit else ""
             )
-            milestone = _el("Name", kr.title) + _el("Description", f"{kr.metric_type.value}: {target}")
+            milestone = _el("Goal_Milestone_Reference_ID", milestone_reference_id(kr.id)) + _el(
+                "Goal_Milestone_Name", f"{kr.title} ({target})"
+            )
             if o.due:
-                milestone += _el("Due_Date", o.due.isoformat())
+                milestone += _el("Goal_Milestone_Due_Date", o.due.isoformat())
             parts.append(
                 f"<wd:Worker_Goal_Milestone_Detail_Data>{milestone}</wd:Worker_Goal_Milestone_Detail_Data>"
             )
-        parts.append("</wd:Worker_Goal_Detail_Data>")
         return "".join(parts)
+
+
+def _detail_wids(body: bytes) -> list[str | None]:
+    """The WID of each ``Worker_Goal_Detail_Reference`` in a ``Manage_Goals_Response`` (in order)."""
+    from okrsync.connectors.workday.parse import is_hostile
+
+    if not body or is_hostile(body):
+        return []
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError:
+        return []
+    out: list[str | None] = []
+    for ref in root.iter(f"{_W}Worker_Goal_Detail_Reference"):
+        wid = next(((i.text or "").strip() for i in ref.iter(f"{_W}ID") if i.get(f"{_W}type") == "WID"), None)
+        out.append(wid or None)
+    return out
 
 
 def read_goals(cfg: WorkdayConfig, http: HttpClient, name: str, now: datetime) -> OkrSet:
     """Every worker goal, read with ``Get_Workers`` ``Include_Goals`` (milestones are not returned)."""
     puller = SoapPuller(cfg, http, {"Include_Reference", "Include_Goals"}, name)
     build = puller.request_builder(now)
+    back = {v: k for k, v in cfg.goal_status_ids.items()}
+    status_key = "Status_WID" if cfg.goal_status_id_type == "WID" else "Status"
     objectives = []
     for rec in puller.query("goals", build):
         owner = rec.get("Worker_ID") or rec.get("Employee_ID") or rec.get("Contingent_Worker_ID")
@@ -275,7 +321,7 @@ def read_goals(cfg: WorkdayConfig, http: HttpClient, name: str, now: datetime) -
                     description=g.get("Description") or None,
                     owner=Owner(kind=OwnerKind.PERSON, id=str(owner)),
                     due=date.fromisoformat(str(g["Due_Date"])[:10]) if g.get("Due_Date") else None,
-                    status=STATUS_BACK.get(str(g.get("Status") or ""), GoalStatus.NOT_STARTED),
+                    status=back.get(str(g.get(status_key) or ""), GoalStatus.NOT_STARTED),
                     external_refs=refs,
                 )
             )

@@ -23,7 +23,8 @@ The record keys (what mappings read; see ``okrsync/mappings/workday-soap.toml``)
 - management chain: ``Chain_Manager_ID``, ``Chain_Manager_WID`` (nearest level),
   ``Matrix_Manager_IDs`` (dotted lines);
 - goals: ``Goals`` (a list of {``WID``, ``Goal_Reference_ID``, ``Name``, ``Description``,
-  ``Organization_Goal_ID``, ``Due_Date``, ``Status``, ``Completion_Date``}).
+  ``Organization_Goal_ID``, ``Due_Date``, ``Status`` (the Component_Completion_ID), ``Status_WID``,
+  ``Completion_Date``}).
 """
 
 from __future__ import annotations
@@ -316,7 +317,12 @@ def _goal(goal: Any) -> dict[str, Any]:
         elif name in ("Goal_Reference_ID", "Description", "Due_Date", "Completion_Date"):
             out[name] = (d.text or "").strip()
         elif name == "Organization_Goal_Reference":
-            out["Organization_Goal_ID"] = next(iter(_ids(d).values()), None)
-        elif name == "Completion_Status_Reference":
-            out["Status"] = next(iter(_ids(d).values()), None)
+            ids = _ids(d)
+            out["Organization_Goal_ID"] = ids.get("Organization_Goal_ID") or next(iter(ids.values()), None)
+        elif (
+            name == "Completion_Status_Reference"
+        ):  # Component_Completion: WID and/or Component_Completion_ID
+            ids = _ids(d)
+            out["Status"] = ids.get("Component_Completion_ID") or next(iter(ids.values()), None)
+            out["Status_WID"] = ids.get("WID")
     return out
