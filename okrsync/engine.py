@@ -393,7 +393,11 @@ class SyncEngine:
             system = f"{name}#goals"
             id_map = self.state.get_id_map(system)
             extra = {"alignments": okrs.alignments} if _accepts(conn.push_goals, "alignments") else {}
+            notices = getattr(conn, "notices", None)
+            seen = len(notices) if isinstance(notices, list) else 0
             results = conn.push_goals(okrs.objectives, okrs.key_results, id_map, **extra)
+            if isinstance(notices, list):  # e.g. SuccessFactors: alignments it cannot store
+                report.notices += [f"goals → {name}: {n}" for n in notices[seen:]]
             new_ids = [(r.item_id, r.target_id) for r in results if r.ok and r.target_id]
             self.state.put_ids(system, [(i, t) for i, t in new_ids if id_map.get(i) != t])
             events = [

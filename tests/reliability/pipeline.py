@@ -238,15 +238,13 @@ class Pipeline:
         goal_of = {r["id"]: r for r in goal_rows if "userId" in r}
 
         def goal_key(row: dict[str, Any] | None) -> Any:
-            if row is None:
-                return None
-            parent = goal_of.get(row["parentId"]) if row.get("parentId") else None
-            return (row.get("userId"), row.get("name"), goal_key(parent))
+            # SF goals have no alignment field: a goal is its owner and name, a milestone its text
+            return None if row is None else (row.get("userId"), row.get("name"))
 
         goals = Counter(
             goal_key(r)
             if "userId" in r
-            else ("milestone", goal_key(goal_of.get(r.get("objId"))), r.get("target"))
+            else ("milestone", goal_key(goal_of.get(r.get("objId"))), r.get("description"))
             for r in goal_rows
         )
         scim_users = self.scim_users()

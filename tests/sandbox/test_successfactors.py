@@ -222,15 +222,49 @@ def test_scoped_metadata_loads_in_pyodata_and_leaves_out_other_sets(sf: RunningE
     full = pyodata.Client(sf.url + "/odata/v2", _basic(sf))
     goal = full.schema.entity_type("Goal_1")
     assert [p.name for p in goal.key_proprties] == ["id"] and goal.proprty("id").typ.name == "Edm.Int64"
-    assert {p.name for p in full.schema.entity_type("GoalMilestone_1").proprties()} >= {
+    # SAP's published GoalMilestone_1 (PerformanceandGoalsPMGM), exactly: no target/actual/%
+    assert {p.name for p in full.schema.entity_type("GoalMilestone_1").proprties()} == {
         "id",
         "objId",
-        "target",
+        "description",
         "start",
         "due",
-        "actual",
-        "percentComplete",
+        "index",
+        "flag",
+        "modifier",
+        "lastModified",
     }
+    assert {p.name for p in goal.proprties()} == {
+        *("id", "name", "metric", "category", "userId", "type", "state", "stateLabel", "status"),
+        *("done", "start", "due", "weight", "flag", "guid", "currentOwner", "planId", "numbering"),
+        *("modifier", "link", "lastModified", "desc"),  # desc: a template field the sandbox defines
+    }
+
+
+def test_goal_metadata_flags_follow_saps_published_schema(sf: RunningEmulator) -> None:
+    r = _basic(sf).get(f"{sf.url}/odata/v2/Goal_1,GoalMilestone_1/$metadata", timeout=30)
+    doc = etree.fromstring(r.content, etree.XMLParser(resolve_entities=False, no_network=True))
+    sap = "{http://www.successfactors.com/edm/sap}"
+
+    def prop(entity: str, name: str) -> Any:
+        el = doc.find(f".//{{*}}EntityType[@Name='{entity}']/{{*}}Property[@Name='{name}']")
+        assert el is not None, (entity, name)
+        return el
+
+    assert not doc.xpath("//*[local-name()='Property'][contains(translate(@Name,'ALIGN','align'),'align')]")
+    assert not doc.xpath("//*[local-name()='Property'][@Name='parentId']")
+    for name in ("name", "userId", "type"):  # creatable and updatable, nothing required
+        el = prop("Goal_1", name)
+        assert (el.get(f"{sap}creatable"), el.get(f"{sap}updatable")) == ("true", "true"), name
+        assert el.get(f"{sap}required") == "false" and el.get("Nullable") == "true"
+        assert el.get("MaxLength") is None  # SAP declares none; the 500-character name limit is enforced
+    assert prop("Goal_1", "id").get("Nullable") == "false"
+    for name in ("guid", "currentOwner", "planId"):
+        assert prop("Goal_1", name).get(f"{sap}creatable") == "false", name
+    assert prop("Goal_1", "stateLabel").get(f"{sap}updatable") == "false"
+    labels = {n: prop("GoalMilestone_1", n).get(f"{sap}label") for n in ("description", "start", "due")}
+    assert labels == {"description": "Milestone", "start": "Target Date", "due": "Actual Date"}
+    assert prop("GoalMilestone_1", "objId").get(f"{sap}filterable") == "false"
 
 
 def test_pyodata_goal_crud(sf: RunningEmulator) -> None:
@@ -671,30 +705,53 @@ def test_goal_and_milestone_crud(sf: RunningEmulator) -> None:
     assert s.patch(f"{base}/Goal_1({gid}L)", json={"weight": 25}, timeout=30).status_code == 204
     got = _get(s, f"{base}/Goal_1({gid}L)")
     assert (got["done"], got["state"], got["weight"], got["name"]) == (40.0, "On Track", 25.0, "Ship v2")
+    # the server keeps stateLabel, currentOwner, planId and guid; a body cannot set them
+    assert (got["stateLabel"], got["currentOwner"], got["planId"]) == ("On Track", "u100002", "1")
+    assert uuid.UUID(got["guid"]) and got["flag"] == 0
+    # userId is updatable in SAP's schema: a goal can change hands
+    moved = s.patch(f"{base}/Goal_1({gid}L)", json={"userId": "u100004"}, timeout=30)
+    assert moved.status_code == 204 and _get(s, f"{base}/Goal_1({gid}L)")["currentOwner"] == "u100004"
     put = s.put(f"{base}/Goal_1({gid}L)", json={"name": "Ship v2.1", "userId": "u100002"}, timeout=30)
-    assert put.status_code == 204 and _get(s, f"{base}/Goal_1({gid}L)")["metric"] is None
+    after_put = _get(s, f"{base}/Goal_1({gid}L)")
+    assert put.status_code == 204 and after_put["metric"] is None and after_put["guid"] == got["guid"]
     ms = s.post(
         f"{base}/GoalMilestone_1",
-        json={"objId": str(gid), "target": "Beta", "percentComplete": 50},
+        json={"objId": str(gid), "description": "Beta", "start": "/Date(1751328000000)/"},
         timeout=30,
     )
     assert ms.status_code == 201, ms.text
     mid = ms.json()["d"]["id"]
+    second = s.post(f"{base}/GoalMilestone_1", json={"objId": str(gid), "description": "GA"}, timeout=30)
+    assert second.status_code == 201, second.text
     expanded = _get(s, f"{base}/Goal_1({gid}L)", **{"$expand": "milestones"})
-    assert [m["target"] for m in expanded["milestones"]["results"]] == ["Beta"]
+    got_ms = expanded["milestones"]["results"]
+    assert [(m["description"], m["index"]) for m in got_ms] == [("Beta", 0), ("GA", 1)]
+    assert got_ms[0]["start"] == "/Date(1751328000000)/" and got_ms[0]["due"] is None
     assert (
         s.post(
             f"{base}/GoalMilestone_1({mid}L)",
-            json={"actual": "done"},
+            json={"due": "/Date(1752000000000)/"},  # "Actual Date": when it was reached
             headers={"X-HTTP-Method": "MERGE"},
             timeout=30,
         ).status_code
         == 204
     )
+    # fields SF does not have are refused like any unknown property (COE0021)
+    for body in (
+        {"objId": str(gid), "target": "x"},
+        {"objId": str(gid), "actual": "1", "percentComplete": 5},
+    ):
+        bad = s.post(f"{base}/GoalMilestone_1", json=body, timeout=30)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "COE_PROPERTY_NOT_FOUND", body
+        assert "GoalMilestone_1/" + next(k for k in body if k != "objId") in bad.text
+    bad_merge = s.patch(f"{base}/GoalMilestone_1({mid}L)", json={"target": "x"}, timeout=30)
+    assert bad_merge.json()["error"]["code"] == "COE_PROPERTY_NOT_FOUND"
+    aligned = s.patch(f"{base}/Goal_1({gid}L)", json={"parentId": "1001"}, timeout=30)
+    assert aligned.status_code == 400 and "Goal_1/parentId" in aligned.json()["error"]["message"]["value"]
     assert s.delete(f"{base}/Goal_1({gid}L)", timeout=30).status_code == 204
     assert s.get(f"{base}/Goal_1({gid}L)", timeout=30).status_code == 404
     assert s.get(f"{base}/GoalMilestone_1({mid}L)", timeout=30).status_code == 404  # went with its goal
-    orphan = s.post(f"{base}/GoalMilestone_1", json={"objId": "999999", "target": "x"}, timeout=30)
+    orphan = s.post(f"{base}/GoalMilestone_1", json={"objId": "999999", "description": "x"}, timeout=30)
     assert orphan.status_code == 400
 
 
@@ -709,6 +766,17 @@ def test_goal_validation_errors(sf: RunningEmulator) -> None:
     unknown = s.post(url, json={"userId": "u100002", "name": "n", "colour": "red"}, timeout=30)
     assert unknown.json()["error"]["code"] == "COE_PROPERTY_NOT_FOUND"
     assert s.post(url, json={"userId": "ghost", "name": "n"}, timeout=30).status_code == 400
+
+
+def test_goal_template_without_desc(start_emulator: Any) -> None:
+    run = start_emulator("successfactors", org=SandboxOrg(10, seed=5), goal_desc=False)
+    s = _basic(run)
+    doc = s.get(f"{run.url}/odata/v2/Goal_1/$metadata", timeout=30).content
+    assert b'Name="name"' in doc and b'Name="desc"' not in doc  # like SAP's published templates
+    body = {"userId": "u100002", "name": "n", "desc": "more"}
+    r = s.post(f"{run.url}/odata/v2/Goal_1", json=body, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "COE_PROPERTY_NOT_FOUND"
+    assert "Goal_1/desc" in r.json()["error"]["message"]["value"]
 
 
 # ---------------------------------------------------------------- errors and faults

@@ -117,7 +117,11 @@ class SuccessFactorsConnector(Connector):
         id_map: Mapping[str, str],
         alignments: Sequence[AlignmentEdge] = (),
     ) -> list[GoalResult]:
-        """Create/update goals (objectives) and milestones (key results); ``alignments`` set parents."""
+        """Create/update goals (objectives) and milestones (key results).
+
+        ``alignments`` are taken only to be reported: SF goal plans have no alignment property
+        in the OData API, so the edges are counted in :attr:`notices`, not written.
+        """
         return self.goals.push(objectives, key_results, id_map, alignments)
 
     @property

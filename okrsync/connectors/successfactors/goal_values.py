@@ -23,6 +23,24 @@ def kr_text(kr: KeyResult) -> str:
     return f"{kr.title} [{num_text(kr.start_value)} -> {num_text(kr.target_value)}{unit}]"
 
 
+def metric_line(kr: KeyResult) -> str:
+    """One line of the goal's ``metric``: the key result and, when known, its current value."""
+    return kr_text(kr) if kr.current_value is None else f"{kr_text(kr)} = {num_text(kr.current_value)}"
+
+
+def parse_metric(metric: Any) -> dict[str, float]:
+    """``metric`` lines written by :func:`metric_line` → {key-result text: current value}."""
+    out: dict[str, float] = {}
+    for line in str(metric or "").splitlines():
+        text, sep, value = line.rpartition("] = ")
+        if sep:
+            try:
+                out[text + "]"] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
 def normalise(info: EntityInfo, name: str, value: Any) -> Any:
     """One value as comparable Python: dates as days, integers, rounded floats, blank text as None."""
     if value is None or value == "":
@@ -55,8 +73,11 @@ def objectives_owner(objectives: Sequence[Objective], goal_id: str) -> Owner | N
     return None
 
 
-def kr_from(mid: str, goal: str, r: Mapping[str, Any], owner: Owner | None) -> KeyResult:
-    text = str(r.get("target") or f"milestone {mid}")
+def kr_from(
+    mid: str, goal: str, r: Mapping[str, Any], owner: Owner | None, current: Mapping[str, float]
+) -> KeyResult:
+    """A milestone back as a key result: its ``description``, and the value its goal's metric gives."""
+    text = str(r.get("description") or f"milestone {mid}")
     m = _KR_TEXT.match(text)
     fields: dict[str, Any] = {"title": text}
     if m:
@@ -69,46 +90,26 @@ def kr_from(mid: str, goal: str, r: Mapping[str, Any], owner: Owner | None) -> K
             }
         except ValueError:
             fields = {"title": text}
-    actual = r.get("actual")
-    try:
-        current = float(actual) if actual not in (None, "") else None
-    except (TypeError, ValueError):
-        current = None
     return KeyResult(
         id=mid,
         objective_id=goal,
         owner=owner,
-        current_value=current,
+        current_value=current.get(text),
         external_refs={"successfactors": mid},
         **fields,
     )
 
 
+# caps kept when $metadata declares no MaxLength (SAP's goal schema declares none): a goal name
+# is at most 500 characters per SAP's goal template documentation; 4000 for long texts is a
+# conservative cap of our own
+TEXT_LIMITS = {"name": 500, "metric": 4000, "desc": 4000, "description": 4000}
+
+
 def fit(info: EntityInfo, name: str, value: Any) -> Any:
-    """Text cut to the template's MaxLength (name ≤ 500, metric ≤ 4000), so compares stay stable."""
+    """Text cut to the template's MaxLength, else :data:`TEXT_LIMITS`, so compares stay stable."""
     prop = info.props.get(name)
-    if isinstance(value, str) and prop is not None and prop.max_length and len(value) > prop.max_length:
-        return value[: prop.max_length]
+    limit = (prop.max_length if prop is not None else None) or TEXT_LIMITS.get(name)
+    if isinstance(value, str) and prop is not None and limit and len(value) > limit:
+        return value[:limit]
     return value
-
-
-def parents_first(objectives: Sequence[Objective], parent_of: Mapping[str, str]) -> list[Objective]:
-    by_id = {o.id: o for o in objectives}
-    out: list[Objective] = []
-    state: dict[str, int] = {}
-    for root in objectives:
-        stack = [root.id]
-        while stack:
-            oid = stack[-1]
-            if state.get(oid) == 2:
-                stack.pop()
-                continue
-            parent = parent_of.get(oid)
-            if parent is not None and parent in by_id and state.get(parent) is None:
-                state[oid] = 1
-                stack.append(parent)
-                continue
-            state[oid] = 2
-            out.append(by_id[oid])
-            stack.pop()
-    return out

@@ -3,19 +3,27 @@
 Goal entity sets are generated per goal-plan template, and their fields vary per template, so
 both are discovered from scoped ``$metadata`` (``/Goal_<plan>,GoalMilestone_<plan>/$metadata``;
 the full document only when no plan id is configured). Only properties the template declares
-(and marks creatable/updatable) are written; the alignment field is the first of
-:data:`ALIGN_FIELDS` the template has — without one, alignments are reported, not written.
+(and marks creatable/updatable) are written, following SAP's published schema for the Goal
+Plan API (``PerformanceandGoalsPMGM`` on api.sap.com).
+
+**Alignments are not written.** ``Goal_<plan>`` has no alignment property in the OData API
+(no ``parentId``/``alignUpTo``: "Aligned Up"/"Aligned Down" is a goal-plan UI feature), so the
+cascade's edges cannot be stored; a push that is given edges says so in its notices, and a
+pull yields no edges.
 
 Pushes are idempotent: the engine's id map (okrsync id → SF id) finds existing goals, an
 unmapped goal with the same owner and name (a crash before the id map was saved) is adopted,
 and fields are compared normalised (dates as days, numbers rounded, blanks as null) so a
 second push writes nothing. A ``None`` in okrsync never clears a value in SF.
 
-Objective → goal: ``name`` (title), ``desc``, ``metric`` (the key results, one per line),
-``start``, ``due``, ``done`` (progress), ``state`` (``status_labels``), ``category``,
-``weight``, ``userId`` (owner via ``person_key``), ``type`` = user, alignment field. Key
-result → milestone: ``target`` = ``"<title> [<start> -> <target> <unit>]"`` (parsed back on
-pull), ``actual`` = current value, ``percentComplete``, ``start``/``due`` of the objective.
+Objective → goal: ``name`` (title), ``desc`` (only if the template defines it), ``metric``
+(the key results, one per line, each with its current value: ``"<kr> = 300"``), ``start``,
+``due``, ``done`` (progress), ``state`` (``status_labels``), ``category``, ``weight``,
+``userId`` (owner via ``person_key``), ``type`` = user. Key result → milestone: ``objId`` (the
+goal) and ``description`` ("Milestone") = ``"<title> [<start> -> <target> <unit>]"``, parsed
+back on pull; an unmapped milestone is adopted only when its goal and description both match.
+The milestone's ``start`` ("Target Date") and ``due`` ("Actual Date") are left alone: a key
+result has no dates of its own, and the objective's start/due mean something else.
 """
 
 from __future__ import annotations
@@ -31,10 +39,10 @@ from okrsync.connectors.successfactors.goal_values import (
     fit,
     kr_from,
     kr_text,
+    metric_line,
     normalise,
-    num_text,
     objectives_owner,
-    parents_first,
+    parse_metric,
     to_json,
 )
 from okrsync.connectors.successfactors.odata import (
@@ -48,20 +56,21 @@ from okrsync.connectors.successfactors.odata import (
 from okrsync.errors import AmbiguousWriteError, ConfigError, ConnectorError
 from okrsync.models import (
     AlignmentEdge,
-    AlignmentKind,
     GoalStatus,
     KeyResult,
-    NodeKind,
     Objective,
     OkrSet,
     Owner,
     OwnerKind,
 )
 
-ALIGN_FIELDS = ("parentId", "alignedTo", "alignUpTo", "parentGoalId")
-LINK_FIELDS = ("objId", "goalId")
+LINK_FIELDS = ("objId",)
 GOAL_FIELDS = ("name", "metric", "desc", "start", "due", "done", "state", "category", "weight", "userId")
-MILESTONE_FIELDS = ("target", "actual", "percentComplete", "start", "due")
+MILESTONE_FIELDS = ("description",)
+NO_ALIGNMENT = (
+    "SuccessFactors goal plans have no alignment property in the OData API "
+    "(aligning goals is a goal-plan UI feature), so the cascade's edges are not written there"
+)
 _GOAL_SET = re.compile(r"^Goal_(\d+)$")
 
 
@@ -70,7 +79,6 @@ class GoalPlan:
     plan_id: int
     goal: EntityInfo
     milestone: EntityInfo | None
-    parent_field: str | None
     link_field: str | None
 
 
@@ -117,13 +125,11 @@ class GoalSync:
         if goal is None:
             raise ConfigError(f"goal plan {plan_id}: the tenant has no {goal_set} entity set")
         milestone = sets.get(ms_set)
-        parent = next((f for f in ALIGN_FIELDS if goal.writable(f)), None)
         link = next((f for f in LINK_FIELDS if milestone and f in milestone.props), None)
-        if parent is None:
-            self.notices.append(f"{goal_set} has no alignment field ({'/'.join(ALIGN_FIELDS)}); not written")
-        if milestone is None or link is None:
+        if milestone is None or link is None or not milestone.writable("description"):
             self.notices.append(f"{goal_set} has no milestones: key results are not written")
-        return GoalPlan(plan_id, goal, milestone if link else None, parent, link)
+            milestone = None
+        return GoalPlan(plan_id, goal, milestone, link if milestone else None)
 
     # ---- owners ----
     def to_sf_users(self, ids: Iterable[str]) -> dict[str, str | None]:
@@ -167,7 +173,7 @@ class GoalSync:
         return rows
 
     def _goal_fields(self, plan: GoalPlan) -> list[str]:
-        return [*GOAL_FIELDS, *([plan.parent_field] if plan.parent_field else [])]
+        return list(GOAL_FIELDS)
 
     def _ms_fields(self, plan: GoalPlan) -> list[str]:
         return [*MILESTONE_FIELDS, plan.link_field or "objId"]
@@ -180,30 +186,22 @@ class GoalSync:
         id_map: Mapping[str, str],
         alignments: Sequence[AlignmentEdge] = (),
     ) -> list[GoalResult]:
+        """Goals and milestones; ``alignments`` cannot be stored in SF and are only counted in a notice."""
         plan = self.plan()
         owners = self.to_sf_users(o.owner.id for o in objectives if o.owner.kind is OwnerKind.PERSON)
         goals = self._rows(plan.goal, self._goal_fields(plan))
         krs_of: dict[str, list[KeyResult]] = {}
-        objective_of_kr = {kr.id: kr.objective_id for kr in key_results}
         for kr in key_results:
             krs_of.setdefault(kr.objective_id, []).append(kr)
-        parent_of: dict[str, str] = {}
-        for e in alignments:
-            if e.child_kind is NodeKind.OBJECTIVE:
-                parent = (
-                    objective_of_kr.get(e.parent_id) if e.parent_kind is NodeKind.KEY_RESULT else e.parent_id
-                )
-                if parent is not None:
-                    parent_of.setdefault(e.child_id, parent)
-        if parent_of and plan.parent_field is None:
-            self.notices.append(f"{len(parent_of)} alignment(s) not stored: the template has no parent field")
+        if alignments:
+            self.notices.append(f"{len(alignments)} alignment(s) not written: {NO_ALIGNMENT}")
         claimed = {int(v) for v in id_map.values() if v.isdigit()}
         adoptable = {
             (str(r.get("userId")), str(r.get("name"))): gid for gid, r in goals.items() if gid not in claimed
         }
         written: dict[str, str] = {}
         results: list[GoalResult] = []
-        for obj in parents_first(objectives, parent_of):
+        for obj in objectives:
             uid = owners.get(obj.owner.id) if obj.owner.kind is OwnerKind.PERSON else None
             if uid is None:
                 why = "is an org unit" if obj.owner.kind is OwnerKind.ORG_UNIT else "has no SF user"
@@ -212,10 +210,6 @@ class GoalSync:
                 )
                 continue
             desired = self._goal_values(plan, obj, uid, krs_of.get(obj.id, ()))
-            parent = parent_of.get(obj.id)
-            if plan.parent_field and parent is not None:
-                pid = written.get(parent) or id_map.get(parent)
-                desired[plan.parent_field] = int(pid) if pid and pid.isdigit() else None
             result = self._upsert(
                 plan.goal,
                 goals,
@@ -242,7 +236,7 @@ class GoalSync:
         values: dict[str, Any] = {
             "name": obj.title,
             "desc": obj.description,
-            "metric": "\n".join(kr_text(kr) for kr in krs) or None,
+            "metric": "\n".join(metric_line(kr) for kr in krs) or None,
             "start": obj.start,
             "due": obj.due,
             "done": obj.progress,
@@ -265,9 +259,11 @@ class GoalSync:
         link = plan.link_field or "objId"
         rows = self._rows(info, self._ms_fields(plan))
         claimed = {int(v) for v in id_map.values() if v.isdigit()}
-        adoptable = {
-            (str(r.get(link)), str(r.get("target"))): mid for mid, r in rows.items() if mid not in claimed
-        }
+        adoptable: dict[tuple[str, str], int] = {}
+        for mid, r in sorted(rows.items()):
+            key = (str(normalise(info, link, r.get(link))), str(r.get("description")))
+            if mid not in claimed:
+                adoptable.setdefault(key, mid)
         by_id = {o.id: o for o in objectives}
         results = []
         for kr in key_results:
@@ -277,17 +273,9 @@ class GoalSync:
             if not goal:
                 results.append(GoalResult(kr.id, False, error=f"objective {kr.objective_id} has no SF goal"))
                 continue
-            obj = by_id.get(kr.objective_id)
-            values = {
-                link: int(goal),
-                "target": kr_text(kr),
-                "actual": None if kr.current_value is None else num_text(kr.current_value),
-                "percentComplete": kr.progress,
-                "start": obj.start if obj else None,
-                "due": obj.due if obj else None,
-            }
+            values = {link: int(goal), "description": kr_text(kr)}
             desired = {k: fit(info, k, v) for k, v in values.items() if k == link or info.writable(k)}
-            adopt = adoptable.pop((goal, str(desired.get("target"))), None)
+            adopt = adoptable.pop((goal, str(desired.get("description"))), None)
             results.append(self._upsert(info, rows, id_map.get(kr.id), adopt, kr.id, desired))
         return results
 
@@ -329,7 +317,7 @@ class GoalSync:
 
     def _create(self, info: EntityInfo, body: dict[str, Any], attempts: int = 3) -> str:
         """POST a goal or milestone; when the answer is lost, adopt what SF created instead of duplicating."""
-        keys: dict[str, Any] = {k: body[k] for k in ("userId", "name", "objId", "target") if k in body}
+        keys: dict[str, Any] = {k: body[k] for k in ("userId", "name", "objId", "description") if k in body}
         for attempt in range(attempts):
             try:
                 d = self.reader.json(
@@ -349,16 +337,22 @@ class GoalSync:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _find(self, info: EntityInfo, keys: Mapping[str, Any]) -> str | None:
-        """The newest row whose identifying fields equal ``keys`` (the goal a lost answer created)."""
-        clauses = [
-            f"{k} eq {v}L" if isinstance(v, int) else f"{k} eq '{str(v).replace(chr(39), chr(39) * 2)}'"
-            for k, v in keys.items()
-        ]
-        params = {"$select": "id", "$filter": " and ".join(clauses)} if clauses else {"$select": "id"}
+        """The newest row whose identifying fields equal ``keys`` (the goal a lost answer created).
+
+        Only what ``$metadata`` marks ``sap:filterable`` goes into ``$filter`` (a milestone's
+        ``objId`` is not filterable in SAP's schema); the rest is compared on the rows read back.
+        """
+        server = {k: v for k, v in keys.items() if info.filterable(k)}
+        local = {k: v for k, v in keys.items() if k not in server}
+        clauses = [f"{k} eq {_literal(info, k, v)}" for k, v in server.items()]
+        params = {"$select": ",".join(["id", *local])}
+        if clauses:
+            params["$filter"] = " and ".join(clauses)
         ids = [
             int(str(r["id"]).rstrip("L"))
             for page in self.reader.pages(info.name, params, f"find {info.name}")
             for r in page
+            if all(normalise(info, k, r.get(k)) == normalise(info, k, v) for k, v in local.items())
         ]
         return str(max(ids)) if ids else None
 
@@ -369,7 +363,7 @@ class GoalSync:
         owners = self.from_sf_users(str(r.get("userId")) for r in goals.values() if r.get("userId"))
         labels = {v.lower(): k for k, v in self.cfg.status_labels.items()}
         info = plan.goal
-        objectives, edges = [], []
+        objectives = []
         for gid, r in sorted(goals.items()):
             state = labels.get(str(r.get("state") or "").lower(), "not_started")
             done = normalise(info, "done", r.get("done")) or 0.0
@@ -391,13 +385,6 @@ class GoalSync:
                     external_refs={"successfactors": str(gid)},
                 )
             )
-            parent = (
-                normalise(info, plan.parent_field, r.get(plan.parent_field)) if plan.parent_field else None
-            )
-            if parent is not None and parent in goals:
-                edges.append(
-                    AlignmentEdge(child_id=str(gid), parent_id=str(parent), kind=AlignmentKind.ALIGN)
-                )
         key_results = []
         if plan.milestone is not None:
             link = plan.link_field or "objId"
@@ -405,5 +392,14 @@ class GoalSync:
                 goal = normalise(plan.milestone, link, r.get(link))
                 if goal not in goals:
                     continue
-                key_results.append(kr_from(str(mid), str(goal), r, objectives_owner(objectives, str(goal))))
-        return OkrSet(objectives=tuple(objectives), key_results=tuple(key_results), alignments=tuple(edges))
+                current = parse_metric(goals[goal].get("metric"))
+                owner = objectives_owner(objectives, str(goal))
+                key_results.append(kr_from(str(mid), str(goal), r, owner, current))
+        return OkrSet(objectives=tuple(objectives), key_results=tuple(key_results))  # no edges: see above
+
+
+def _literal(info: EntityInfo, name: str, value: Any) -> str:
+    prop = info.props.get(name)
+    if prop is not None and prop.edm in ("Edm.Int64", "Edm.Int32", "Edm.Int16"):
+        return f"{int(str(value).rstrip('Ll'))}{'L' if prop.edm == 'Edm.Int64' else ''}"
+    return "'" + str(value).replace("'", "''") + "'"

@@ -187,6 +187,7 @@ class PropInfo:
     creatable: bool
     updatable: bool
     required: bool
+    filterable: bool = True
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,10 @@ class EntityInfo:
     def writable(self, name: str) -> bool:
         p = self.props.get(name)
         return p is not None and (p.creatable or p.updatable)
+
+    def filterable(self, name: str) -> bool:
+        p = self.props.get(name)
+        return p is not None and p.filterable
 
 
 def parse_metadata(xml: bytes) -> dict[str, EntityInfo]:
@@ -224,6 +229,7 @@ def parse_metadata(xml: bytes) -> dict[str, EntityInfo]:
                 creatable=p.get(f"{SAP}creatable", "true") == "true",
                 updatable=p.get(f"{SAP}updatable", "true") == "true",
                 required=p.get(f"{SAP}required", "false") == "true",
+                filterable=p.get(f"{SAP}filterable", "true") == "true",
             )
         keys = tuple(r.get("Name", "") for r in et.iterfind(f"{EDM}Key/{EDM}PropertyRef"))
         navs = tuple(n.get("Name", "") for n in et.iterfind(f"{EDM}NavigationProperty"))

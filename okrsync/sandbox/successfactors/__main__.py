@@ -19,11 +19,16 @@ from okrsync.sandbox.successfactors import SuccessFactorsEmulator
 
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--goal-plans", default="1", help="comma-separated goal plan ids")
+    parser.add_argument(
+        "--no-goal-desc",
+        action="store_true",
+        help="goal templates without the optional 'desc' field (like SAP's published ones)",
+    )
 
 
 def _build(org: SandboxOrg, faults: FaultSpec, args: argparse.Namespace) -> SuccessFactorsEmulator:
     plans = tuple(int(p) for p in args.goal_plans.split(",") if p.strip())
-    return SuccessFactorsEmulator(org, faults=faults, goal_plans=plans)
+    return SuccessFactorsEmulator(org, faults=faults, goal_plans=plans, goal_desc=not args.no_goal_desc)
 
 
 def _extras(emulator: Emulator) -> dict[str, Any]:

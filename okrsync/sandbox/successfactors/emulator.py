@@ -76,6 +76,7 @@ class SuccessFactorsEmulator(Emulator):
         api_user: str = "sfapi",
         basic_password: str | None = None,
         goal_plans: tuple[int, ...] = (1,),
+        goal_desc: bool = True,
     ) -> None:
         super().__init__(org, faults=faults)
         self.company_id = company_id
@@ -87,7 +88,12 @@ class SuccessFactorsEmulator(Emulator):
         weakref.finalize(self, shutil.rmtree, self.keys.directory, True)
         self.tokens = TokenStore(self.faults.spec.token_ttl)
         self.people = People(org, company_id)
-        self.goals = Goals(tuple(goal_plans), lambda uid: self.people.index_of(uid) is not None, org.clock)
+        self.goals = Goals(
+            tuple(goal_plans),
+            lambda uid: self.people.index_of(uid) is not None,
+            org.clock,
+            desc=goal_desc,  # False: a template without "desc", like SAP's published ones
+        )
         self.schema: Schema = {USER.name: USER, EMPJOB.name: EMPJOB, **self.goals.types}
         self.collections: dict[str, Collection] = {
             USER.name: Collection(USER, self.people.users, self.people.user_nav, _active_only, self._version),

@@ -2,13 +2,25 @@
 
 SF generates these sets per goal-plan template, so a connector must discover them from
 ``$metadata``; the emulator declares one pair per configured plan. Goals live only in the
-emulator's memory (the SandboxOrg knows people, not OKRs). Field names follow the notes:
-``parentId`` and the milestone fields are *unverified* and vary per template in real tenants.
+emulator's memory (the SandboxOrg knows people, not OKRs).
+
+Properties, types and ``sap:*`` flags follow SAP's published schema for the Goal Plan API
+(``PerformanceandGoalsPMGM`` on api.sap.com; ``Goal_1``/``GoalMilestone_1`` as in SAP's
+``SAP-samples/teched2023-AD266`` ``srv/external/Goal.edmx``): every property is
+``sap:required="false"``; ``name``, ``userId`` and ``type`` are creatable *and* updatable.
+There is **no alignment property** (no ``parentId``/``alignUpTo``: aligning goals is a UI
+feature), and a milestone is ``objId`` (its goal), ``description`` ("Milestone"), ``start``
+("Target Date"), ``due`` ("Actual Date"), ``index``, ``flag``, ``modifier`` — no
+``target``/``actual``/``%``. ``desc`` exists only when the template defines it
+(``goal_desc=False`` leaves it out, like SAP's published templates). The emulator still
+refuses a goal without ``name``/``userId`` and a milestone without an existing ``objId``, as
+the application does although ``$metadata`` marks nothing required.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,38 +37,74 @@ from okrsync.sandbox.successfactors.odata import (
     property_not_found,
 )
 
-S, DT, I64, DBL = "Edm.String", "Edm.DateTime", "Edm.Int64", "Edm.Double"
+S, DT, I64, I32, DBL = "Edm.String", "Edm.DateTime", "Edm.Int64", "Edm.Int32", "Edm.Double"
+# values the server sets: a body may name them (they are in $metadata) but they are not taken
+SERVER_SET = frozenset({"id", "lastModified", "guid", "currentOwner", "planId", "stateLabel"})
 
 
-def _rw(name: str, edm: str, max_length: int | None = None, label: str = "") -> Prop:
-    """A property the client may create, update and upsert."""
-    return Prop(name, edm, max_length, label=label, creatable=True, updatable=True, upsertable=True)
+def _rw(
+    name: str, edm: str, max_length: int | None = None, label: str = "", *, filterable: bool = True
+) -> Prop:
+    """A property the client may create, update and upsert (what SAP's schema says of most).
+
+    ``max_length`` is enforced (a goal name is at most 500 characters) but, as in SAP's schema,
+    not declared as ``MaxLength`` in ``$metadata``.
+    """
+    return Prop(
+        name,
+        edm,
+        max_length,
+        label=label or name,
+        creatable=True,
+        updatable=True,
+        upsertable=True,
+        filterable=filterable,
+        declare_max_length=False,
+    )
 
 
-def goal_type(plan: int) -> EntityType:
+def _ro(name: str, edm: str, *, creatable: bool = False, filterable: bool = True) -> Prop:
+    """A property the server maintains (``guid``, ``currentOwner``, ``planId``, ``stateLabel``)."""
+    return Prop(name, edm, label=name, creatable=creatable, filterable=filterable)
+
+
+def _key() -> Prop:
+    """``id``: ``Nullable="false"`` yet ``sap:required="false"`` and creatable, as SF declares it."""
+    return replace(_rw("id", I64), nullable=False)
+
+
+def goal_type(plan: int, *, desc: bool = True) -> EntityType:
     return EntityType(
         name=f"Goal_{plan}",
         keys=("id",),
-        label=f"Goal plan {plan}",
+        label=f"Goal_{plan}",
         creatable=True,
         updatable=True,
         upsertable=True,
         deletable=True,
         props=(
-            Prop("id", I64, nullable=False, required=True, label="Goal ID"),
-            replace(_rw("name", S, 500, "Goal Name"), nullable=False, required=True),
-            _rw("metric", S, 4000, "Metric"),
-            _rw("desc", S, 4000, "Description"),
-            _rw("start", DT, label="Start Date"),
-            _rw("due", DT, label="Due Date"),
-            _rw("done", DBL, label="% Complete"),
-            _rw("state", S, 255, "Status"),
             _rw("category", S, 255, "Category"),
+            _ro("currentOwner", S),
+            *((_rw("desc", S, 4000, "Description"),) if desc else ()),
+            _rw("done", DBL, label="% Complete"),
+            _rw("due", DT, label="Due Date"),
+            _rw("flag", I32),
+            _ro("guid", S),
+            _key(),
+            _rw("lastModified", DT),
+            _rw("link", S, label="Link Data", filterable=False),
+            _rw("metric", S, 4000, "Metric"),
+            _rw("modifier", S),
+            _rw("name", S, 500, "Goal Name"),
+            _rw("numbering", S),
+            _ro("planId", I64, filterable=False),
+            _rw("start", DT, label="Start Date"),
+            _rw("state", S, 255, "Status"),
+            _ro("stateLabel", S, creatable=True, filterable=False),
+            _rw("status", I64, filterable=False),
+            _rw("type", S, 32),
+            _rw("userId", S, 100),
             _rw("weight", DBL, label="Weight"),
-            Prop("userId", S, 100, required=True, label="User ID", creatable=True, upsertable=True),
-            Prop("type", S, 32, label="Goal Type", creatable=True, upsertable=True),
-            _rw("parentId", I64, label="Aligned Up To"),
-            Prop("lastModified", DT, label="Last Modified"),
         ),
         navs=(Nav("milestones", f"GoalMilestone_{plan}", many=True, label="Milestones"),),
     )
@@ -66,22 +114,21 @@ def milestone_type(plan: int) -> EntityType:
     return EntityType(
         name=f"GoalMilestone_{plan}",
         keys=("id",),
-        label=f"Goal milestone plan {plan}",
+        label=f"GoalMilestone_{plan}",
         creatable=True,
         updatable=True,
         upsertable=True,
         deletable=True,
         props=(
-            Prop("id", I64, nullable=False, required=True, label="Milestone ID"),
-            Prop(
-                "objId", I64, nullable=False, required=True, label="Goal ID", creatable=True, upsertable=True
-            ),
-            _rw("target", S, 4000, "Target"),
-            _rw("start", DT, label="Start Date"),
-            _rw("due", DT, label="Due Date"),
-            _rw("actual", S, 4000, "Actual"),
-            _rw("percentComplete", DBL, label="% Complete"),
-            Prop("lastModified", DT, label="Last Modified"),
+            _rw("description", S, 4000, "Milestone"),
+            _rw("due", DT, label="Actual Date"),
+            _rw("flag", I64, filterable=False),
+            _key(),
+            _rw("index", I32),
+            _rw("lastModified", DT),
+            _rw("modifier", S),
+            _rw("objId", I64, filterable=False),
+            _rw("start", DT, label="Target Date"),
         ),
     )
 
@@ -90,12 +137,17 @@ class Goals:
     """In-memory goals and milestones for every configured plan, with SF's validation rules."""
 
     def __init__(
-        self, plans: tuple[int, ...], user_exists: Callable[[str], bool], clock: Callable[[], datetime]
+        self,
+        plans: tuple[int, ...],
+        user_exists: Callable[[str], bool],
+        clock: Callable[[], datetime],
+        *,
+        desc: bool = True,
     ) -> None:
         self.types: dict[str, EntityType] = {}
         self.rows: dict[str, dict[int, Record]] = {}
         for plan in plans:
-            for etype in (goal_type(plan), milestone_type(plan)):
+            for etype in (goal_type(plan, desc=desc), milestone_type(plan)):
                 self.types[etype.name] = etype
                 self.rows[etype.name] = {}
         self.user_exists = user_exists
@@ -135,7 +187,7 @@ class Goals:
         out: dict[str, Any] = {}
         for k, v in body.items():
             prop = etype.prop(k)
-            if prop is not None and k not in {"id", "lastModified"}:
+            if prop is not None and k not in SERVER_SET:
                 out[k] = from_json_value(prop, v)
         return out
 
@@ -154,9 +206,15 @@ class Goals:
             raise _missing("userId")
         if not self.user_exists(str(user)):
             raise bad_request(f"[COE0013]Invalid userId {user!r}: no such user.")
-        parent = row.get("parentId")
-        if parent is not None and parent not in self.rows[set_name]:
-            raise bad_request(f"[COE0013]Invalid parentId {parent}: no such goal in {set_name}.")
+
+    def _derive(self, set_name: str, row: Record) -> None:
+        """What the server keeps: the owner, the state's label, a milestone's place in its goal."""
+        if self.is_milestone(set_name):
+            if row.get("index") is None:
+                row["index"] = sum(1 for r in self.rows[set_name].values() if r.get("objId") == row["objId"])
+            return
+        row["currentOwner"] = row.get("userId")
+        row["stateLabel"] = row.get("state")
 
     def _now(self) -> datetime:
         return self.clock().astimezone(UTC).replace(tzinfo=None, microsecond=0)
@@ -166,12 +224,16 @@ class Goals:
         values = self._values(etype, body)
         row: Record = {p.name: None for p in etype.props}
         if not self.is_milestone(set_name):
-            row.update({"type": "user", "done": 0.0})
+            plan = int(set_name.removeprefix("Goal_"))
+            row.update({"type": "user", "done": 0.0, "flag": 0, "planId": plan})
         row.update(values)
         with self._lock:
             self._check(set_name, row)
+            self._derive(set_name, row)
             self._next += 1
             row["id"] = self._next
+            if not self.is_milestone(set_name):
+                row["guid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"okrsync-sandbox:{set_name}({row['id']})"))
             row["_set"] = set_name  # not a property: lets navigation find the plan's milestones
             row["lastModified"] = self._now()
             self.rows[set_name][row["id"]] = row
@@ -188,10 +250,11 @@ class Goals:
             row = dict(current)
             if replace:
                 for p in etype.props:
-                    if p.updatable:
+                    if p.updatable and p.name not in SERVER_SET:
                         row[p.name] = None
             row.update(values)
             self._check(set_name, row)
+            self._derive(set_name, row)
             row["lastModified"] = self._now()
             self.rows[set_name][key] = row
             return dict(row)

@@ -108,7 +108,7 @@ def _entity_type(parent: etree._Element, etype: EntityType, wanted: list[str]) -
             sortable="true",
             filterable=_b(p.filterable),
         )
-        if p.max_length is not None:
+        if p.max_length is not None and p.declare_max_length:
             el.set("MaxLength", str(p.max_length))
         if p.edm == "Edm.DateTime":
             _sap(el, display_format="Date")

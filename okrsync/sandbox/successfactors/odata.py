@@ -59,6 +59,7 @@ class Prop:
     updatable: bool = False
     filterable: bool = True
     picklist: str | None = None
+    declare_max_length: bool = True  # False: enforced, but $metadata has no MaxLength (SF goal fields)
 
 
 @dataclass(frozen=True)

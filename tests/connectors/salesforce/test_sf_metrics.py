@@ -18,6 +18,7 @@ from okrsync.connectors.salesforce import SalesforceConnector, TeamScope, push_p
 from okrsync.connectors.salesforce.metrics import MetricQuery
 from okrsync.connectors.salesforce.soql import chunk_in_list, quote, quote_id
 from okrsync.connectors.successfactors import SuccessFactorsConfig, SuccessFactorsConnector
+from okrsync.connectors.successfactors.goal_values import num_text
 from okrsync.errors import ConfigError
 from okrsync.hierarchy import Hierarchy, build_hierarchy
 from okrsync.models import Cycle, KeyResult, Objective, OkrSet, Owner, Person
@@ -114,7 +115,8 @@ def test_subtree_revenue_for_three_owners_reaches_files_and_successfactors_goals
     dump_okrs(updated, path)
     assert [k.current_value for k in load_okrs(path).key_results] == expected
 
-    # SuccessFactors goal target in its sandbox: the value lands in each goal's milestone
+    # SuccessFactors goal target in its sandbox: each key result is a milestone of its goal (SF's
+    # milestones have no value field), and its value lands in the goal's metric line for it
     with serve(create_emulator("successfactors", org)) as sf_run:
         sf_conn = SuccessFactorsConnector(
             SuccessFactorsConfig(**{**sf_run.connection(), "person_key": "empId"}), ConnectorContext("sf")
@@ -124,8 +126,13 @@ def test_subtree_revenue_for_three_owners_reaches_files_and_successfactors_goals
         goals = sf_run.emulator.goals  # type: ignore[attr-defined]
         milestones = {int(r["objId"]): r for r in goals.rows_of("GoalMilestone_1")}
         by_name = {r["name"]: r["id"] for r in goals.rows_of("Goal_1")}
+        metric = {r["id"]: r["metric"] for r in goals.rows_of("Goal_1")}
         for i, o in enumerate(owners):
-            assert float(milestones[by_name[f"Grow revenue ({o})"]]["actual"]) == expected[i]
+            gid = by_name[f"Grow revenue ({o})"]
+            kr_line = milestones[gid]["description"]
+            assert metric[gid] == f"{kr_line} = {num_text(expected[i])}"
+        pulled = sf_conn.pull_goals().key_results  # the values read back from the metric lines
+        assert sorted(k.current_value for k in pulled if k.current_value is not None) == sorted(expected)
         sf_conn.close()
 
 
