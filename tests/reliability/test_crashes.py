@@ -139,9 +139,7 @@ def kill_when_partly_written(pipe: Pipeline, proc: subprocess.Popen[bytes], full
         control(pipe.runs["entra"], "/_sandbox/faults", {"spec": ""})
 
 
-def kill_and_recover(
-    folder: Path, n: int, delay: float | None, full: dict[str, Any]
-) -> tuple[bool, bool]:
+def kill_and_recover(folder: Path, n: int, delay: float | None, full: dict[str, Any]) -> tuple[bool, bool]:
     """SIGKILL one sync after ``delay`` s (``None``: once partly written), check the store, rerun to
     convergence; (killed, mid-batch)."""
     with Pipeline(folder, WORKERS) as pipe:

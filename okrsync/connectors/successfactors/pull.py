@@ -5,8 +5,8 @@
 For each user the slice valid today is the job; a user with no slice today but one inside
 the window is a *pre-hire* (a future-dated hire appears only inside the look-ahead window; one
 further out is left out and counted in the notices); a termination slice (today or ahead)
-gives ``terminationDate`` = its start − 1 day (SF: the slice starts the day *after* the last
-day worked). A user SF already shows inactive with a termination inside the window counts as
+gives ``terminationDate`` = its start − 1 day (SF: the slice starts the day *after* the
+termination date, ``EmpEmploymentTermination.endDate``; SAP KBA 2080000). A user SF already shows inactive with a termination inside the window counts as
 terminated.
 
 **Incremental pull** (cursor = the previous run's watermark): users whose

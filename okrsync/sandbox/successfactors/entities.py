@@ -10,9 +10,10 @@ Sandbox conventions (documented because a connector will rely on them):
   keeps a future hire's user inactive until the start date). Deleted workers disappear (purge).
 * A worker whose manager index is dangling on purpose gets a stub ``manager`` holding only
   ``userId``/``empId`` (the id matches no user) and ``EmpJob.managerId`` of that id.
-* A termination slice starts the day *after* ``termination_date`` (in Employee Central the
-  termination date is the last day worked; the job record with ``emplStatus`` ``T`` starts the
-  next day). Event reasons are customer-configured in SF; the sandbox uses ``HIRNEW``,
+* A termination slice starts the day *after* ``termination_date`` (Employee Central keeps the
+  employee active on the termination date, ``EmpEmploymentTermination.endDate``, and starts
+  the job record with ``emplStatus`` ``T`` the next day: SAP KBA 2080000; the last date worked
+  is a separate field and may differ). Event reasons are customer-configured in SF; the sandbox uses ``HIRNEW``,
   ``DATACHG``, ``TERRESIG`` and ``REHIRE``.
 """
 
