@@ -6,8 +6,8 @@ For each user the slice valid today is the job; a user with no slice today but o
 the window is a *pre-hire* (a future-dated hire appears only inside the look-ahead window; one
 further out is left out and counted in the notices); a termination slice (today or ahead)
 gives ``terminationDate`` = its start − 1 day (SF: the slice starts the day *after* the
-termination date, ``EmpEmploymentTermination.endDate``; SAP KBA 2080000). A user SF already shows inactive with a termination inside the window counts as
-terminated.
+termination date, ``EmpEmploymentTermination.endDate``; SAP KBA 2080000). A user SF already
+shows inactive with a termination inside the window counts as terminated.
 
 **Incremental pull** (cursor = the previous run's watermark): users whose
 ``lastModifiedDateTime`` is after the cursor, plus users with an EmpJob slice modified since

@@ -13,8 +13,8 @@ Sandbox conventions (documented because a connector will rely on them):
 * A termination slice starts the day *after* ``termination_date`` (Employee Central keeps the
   employee active on the termination date, ``EmpEmploymentTermination.endDate``, and starts
   the job record with ``emplStatus`` ``T`` the next day: SAP KBA 2080000; the last date worked
-  is a separate field and may differ). Event reasons are customer-configured in SF; the sandbox uses ``HIRNEW``,
-  ``DATACHG``, ``TERRESIG`` and ``REHIRE``.
+  is a separate field and may differ). Event reasons are customer-configured in SF; the
+  sandbox uses ``HIRNEW``, ``DATACHG``, ``TERRESIG`` and ``REHIRE``.
 """
 
 from __future__ import annotations
