@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from lxml import etree
 
-WSDL = Path("/work/shared/specs/workday/Human_Resources.wsdl")
+WSDL = Path(__file__).resolve().parents[1] / "tests" / "specs" / "workday" / "Human_Resources.wsdl"
 BODY = (
     '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wd="urn:com.workday/bsvc">'
     '<env:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/'

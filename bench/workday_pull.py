@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-WSDL = Path("/work/shared/specs/workday/Human_Resources.wsdl")
+WSDL = Path(__file__).resolve().parents[1] / "tests" / "specs" / "workday" / "Human_Resources.wsdl"
 PER_WORKER_ZEEP_GUESS = 0.006  # seconds, from earlier runs; decides the subset up front
 
 

@@ -38,6 +38,7 @@ from okrsync.report import Quarantined
 from okrsync.sandbox import RunningEmulator, SandboxOrg
 from tests.connectors.workday.test_soap_wire import soap_fault
 from tests.reliability.summary import record
+from tests.specs import SF_SAMPLE_ERROR
 
 Start = Callable[..., RunningEmulator]
 P = ParamSpec("P")
@@ -292,7 +293,7 @@ def successfactors() -> SuccessFactorsConnector:
 @responses.activate
 @case
 def test_successfactors_gateway_error_body_from_the_spec() -> None:
-    body = json.loads(Path("/work/shared/specs/successfactors/sample-error.json").read_text())
+    body = json.loads(SF_SAMPLE_ERROR.read_text())
     responses.get(re.compile(re.escape(f"{SF_BASE}/odata/v2/Address2") + r".*"), json=body, status=404)
     conn = successfactors()
     with pytest.raises(ApiError) as missing:

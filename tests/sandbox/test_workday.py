@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -20,11 +19,12 @@ import requests
 from lxml import etree
 
 from okrsync.sandbox import RunningEmulator, SandboxOrg
+from tests.specs import WORKDAY_WSDL
 
 zeep = pytest.importorskip("zeep")
 from zeep.wsse.username import UsernameToken  # noqa: E402
 
-WSDL = Path("/work/shared/specs/workday/Human_Resources.wsdl")
+WSDL = WORKDAY_WSDL
 BINDING = "{urn:com.workday/bsvc/Human_Resources}Human_ResourcesBinding"
 WD = "urn:com.workday/bsvc"
 NS = {"wd": WD, "env": "http://schemas.xmlsoap.org/soap/envelope/"}
@@ -41,8 +41,6 @@ Start = Callable[..., RunningEmulator]
 @pytest.fixture(scope="module")
 def shared_client() -> Iterator[Callable[[RunningEmulator, str | None], Any]]:
     """One parsed WSDL for the module (zeep loads it in about a second); a service per emulator."""
-    if not WSDL.exists():
-        pytest.skip("the real Workday WSDL is not available")
     clients: dict[tuple[str, str], Any] = {}
 
     def service(run: RunningEmulator, password: str | None = None) -> Any:

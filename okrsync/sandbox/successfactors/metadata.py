@@ -1,4 +1,4 @@
-"""``$metadata`` in SuccessFactors' EDMX style (``specs/successfactors/sample-metadata.xml``).
+"""``$metadata`` in SuccessFactors' EDMX style (``tests/specs/successfactors/sample-metadata.xml``).
 
 Two schemas like SF's: ``SFODataSet`` holds the entity container (entity sets, association
 sets), ``SFOData`` the entity types and associations, each annotated with SF's ``sap:*``

@@ -4,7 +4,7 @@ Endpoints (``{tenant}`` defaults to ``sandbox``; the version suffix ``/vNN.N`` i
 
 - ``POST /ccx/service/{tenant}/Human_Resources[/vNN.N]`` — ``Get_Workers_Request``; WS-Security
   ``UsernameToken`` with a ``#PasswordText`` password (or ``Authorization: Bearer`` from the OAuth
-  route). Responses follow ``specs/workday/Human_Resources.wsdl`` exactly (zeep parses them).
+  route). Responses follow ``tests/specs/workday/Human_Resources.wsdl`` exactly (zeep parses them).
 - ``POST /ccx/service/{tenant}/Performance_Management[/vNN.N]`` — ``Manage_Goals_Request``
   (see :mod:`okrsync.sandbox.workday.goals`).
 - ``POST /ccx/oauth2/{tenant}/token`` — refresh-token grant → bearer token (``token_ttl`` fault).

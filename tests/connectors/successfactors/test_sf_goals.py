@@ -207,3 +207,17 @@ def test_plan_discovery_needs_a_plan_id_when_the_tenant_has_several(
     with pytest.raises(ConfigError, match="goal plans 1, 7"):
         connector(run).goal_plan()
     assert connector(run, goal_plan_id=7).goal_plan().goal.name == "Goal_7"
+
+
+def test_metadata_parser_reads_saps_own_edmx() -> None:
+    """The parser that discovers goal fields reads a real tenant's $metadata (SAP's sample)."""
+    from okrsync.connectors.successfactors.odata import parse_metadata
+    from tests.specs import SF_SAMPLE_METADATA
+
+    sets = parse_metadata(SF_SAMPLE_METADATA.read_bytes())
+    benefit = sets["Benefit"]
+    assert benefit.keys == ("benefitId", "effectiveStartDate")
+    assert len(benefit.props) == 95 and "eligibleBenefits" in benefit.navs
+    name = benefit.props["benefitName"]
+    assert (name.edm, name.max_length, name.required, name.creatable) == ("Edm.String", 128, True, False)
+    assert not benefit.writable("ageOfRetirement") and benefit.filterable("ageOfRetirement")
