@@ -62,7 +62,7 @@ class SalesforceConnector(Connector):
         def make_auth(session: SalesforceSession) -> SalesforceAuth:
             return SalesforceAuth(config, session, base_dir=context.base_dir, clock=context.clock)
 
-        self.client = SalesforceClient(config, make_auth)
+        self.client = SalesforceClient(config, make_auth, rate_limiter=context.rate_limiter)
         self.directory = UserDirectory(config, self.client)
         self._puller = UserPuller(config, self.client)
         self._pusher = UserPusher(config, self.client, self.directory)

@@ -42,7 +42,7 @@ from simple_salesforce.exceptions import (
 from okrsync.connectors.salesforce.config import SalesforceConfig
 from okrsync.errors import ApiError, AuthenticationError, ConnectorError
 from okrsync.http import HttpClient
-from okrsync.http.client import RETRIABLE_STATUSES, HttpSettings, TokenAuth
+from okrsync.http.client import RETRIABLE_STATUSES, HttpSettings, RateLimiter, TokenAuth
 
 log = logging.getLogger("okrsync.connector.salesforce")
 
@@ -204,12 +204,17 @@ class SalesforceClient:
     """One logged-in simple-salesforce ``Salesforce`` per connector, with typed errors."""
 
     def __init__(
-        self, config: SalesforceConfig, auth_factory: Callable[[SalesforceSession], TokenAuthWithInstance]
+        self,
+        config: SalesforceConfig,
+        auth_factory: Callable[[SalesforceSession], TokenAuthWithInstance],
+        *,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.config = config
         settings: HttpSettings = config.http_settings()
         self.usage = ApiUsage(config.reserve_for, config.api_reserve)
-        self.http = HttpClient(NAME, settings, retry_on=is_concurrency_limit)
+        # the fleet's per-host limiter: Salesforce's org-wide API limits are shared by every worker
+        self.http = HttpClient(NAME, settings, retry_on=is_concurrency_limit, rate_limiter=rate_limiter)
         self.session = SalesforceSession(self.http, self.usage)
         self.auth = auth_factory(self.session)
         self.http.auth = self.auth

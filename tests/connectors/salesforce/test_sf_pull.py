@@ -102,6 +102,34 @@ def test_id_field_id_keys_people_by_user_id(small: tuple[SandboxOrg, RunningEmul
         assert person.attributes["employee_number"] == w.employee_id
 
 
+def test_every_request_waits_for_the_fleets_per_host_rate_limiter(
+    small: tuple[SandboxOrg, RunningEmulator],
+) -> None:
+    """Fleet workers share Salesforce's org-wide limits: the connector asks the limiter first."""
+    from urllib.parse import urlsplit
+
+    from okrsync.connectors.base import ConnectorContext
+    from okrsync.connectors.salesforce import SalesforceConnector
+
+    class CountingLimiter:
+        def __init__(self) -> None:
+            self.hosts: list[str] = []
+
+        def acquire(self, host: str) -> None:
+            self.hosts.append(host)
+
+    _, running = small
+    limiter = CountingLimiter()
+    context = ConnectorContext("salesforce", rate_limiter=limiter)
+    conn = SalesforceConnector(SalesforceConfig(**settings(running)), context)
+    before = sum(emulator_of(running).requests.values())  # the emulator is shared by the module
+    result, people = pull(conn)
+    served = sum(emulator_of(running).requests.values()) - before
+    assert people and len(limiter.hosts) >= result.requests > 0
+    assert len(limiter.hosts) == served  # login included: every request, none bypassing it
+    assert set(limiter.hosts) == {urlsplit(running.url).netloc}
+
+
 # ---------------------------------------------------------------- logins and TLS
 @pytest.mark.parametrize("via", ["login_url", "domain"])
 @pytest.mark.parametrize("auth", ["password", "jwt", "client_credentials"])
