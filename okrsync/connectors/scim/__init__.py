@@ -1,6 +1,7 @@
 """SCIM 2.0 connector: provision people and reporting lines into any SCIM service, or read from one.
 
-* target (``OrgTarget`` + ``OrgReader``): Users created, minimally PATCHed and deactivated,
+* target (``OrgTarget`` + ``OrgReader``): Users created, minimally PATCHed (a read-modify-write
+  PUT where the service has no PATCH) and deactivated,
   core + enterprise extension (``manager.value`` = the manager's SCIM id), matched by
   ``externalId`` (default), ``userName`` or ``employeeNumber``; ``/Bulk`` with ``bulkId``
   references when the service announces it; ``If-Match`` when it versions resources.

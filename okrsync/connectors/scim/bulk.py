@@ -7,7 +7,9 @@ created with them land in one request. Requests are packed greedily in plan orde
 first), so a reference always points backwards: into the same request (``bulkId:``) or to a
 user an earlier request created (its SCIM id). A 413 splits the request in halves and sends
 them again; per-operation failures that a second look can fix (412 precondition, 409 on a
-create that already exists) are retried one at a time.
+create that already exists) are retried one at a time. Where the service has no PATCH, an
+update is a PUT operation carrying the whole user; its manager may be a ``bulkId:`` reference
+too.
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ def _bulk_operation(
             "schemas": [PATCH_OP],
             "Operations": write.patch + target.manager_patch(write, ref),
         }
+    elif write.method == "PUT":  # the service has no PATCH: the whole user (RFC 7644 §3.7 allows PUT)
+        replacement = target.replacement(write, ref)
+        if replacement is None:
+            return None, "the user was not read back for its replacement"
+        operation["data"] = replacement
     return operation, ""
 
 
@@ -146,7 +153,7 @@ def _outcomes(
             yield write, _success(target, write, outcome)
             continue
         error = error_from_body(status, outcome.get("response"), connector="scim", operation="bulk")
-        if status == 412 and write.method == "PATCH":
+        if status == 412 and write.method in ("PATCH", "PUT"):
             write.retries += 1
             try:
                 target.refresh(write, id_map)

@@ -349,10 +349,16 @@ class ScimClient:
             body={"schemas": [PATCH_OP], "Operations": operations},
             headers=self._headers(version),
         )
-        if not isinstance(doc, dict):
-            return None
-        meta = doc.get("meta")
-        return (meta.get("version") if isinstance(meta, dict) else None) or doc.get("__etag__")
+        return _version(doc)
+
+    def put_user(self, scim_id: str, body: Mapping[str, Any], version: str | None) -> str | None:
+        """PUT the whole user (the service has no PATCH), with If-Match; returns the new version."""
+        return _version(self._put(f"{self.users}/{scim_id}", body, version, "replace user"))
+
+    def _put(self, path: str, body: Mapping[str, Any], version: str | None, operation: str) -> Any:
+        """A PUT replaces the whole resource, so it carries If-Match (when the service versions
+        resources): a lost race is a 412, not a silent clobber of the other writer's change."""
+        return self.call("PUT", path, operation=operation, body=body, headers=self._headers(version))
 
     def delete_user(self, scim_id: str, version: str | None) -> None:
         try:
@@ -393,13 +399,7 @@ class ScimClient:
 
     def put_group(self, scim_id: str, body: Mapping[str, Any], version: str | None) -> None:
         """PUT replaces the whole member list, so it carries If-Match: a lost race is a 412, not a clobber."""
-        self.call(
-            "PUT",
-            f"{self.groups_endpoint()}/{scim_id}",
-            operation="replace group",
-            body=body,
-            headers=self._headers(version),
-        )
+        self._put(f"{self.groups_endpoint()}/{scim_id}", body, version, "replace group")
 
     def bulk(self, operations: list[dict[str, Any]], payload: bytes | None = None) -> list[dict[str, Any]]:
         """POST /Bulk; returns the per-operation outcomes (a 413 raises ScimPayloadTooLarge)."""
@@ -414,6 +414,14 @@ class ScimClient:
             raise typed(exc) from None
         doc = response.json()
         return [o for o in (doc.get("Operations") or []) if isinstance(o, dict)]
+
+
+def _version(doc: Any) -> str | None:
+    """The version a write answered with: ``meta.version``, else the ETag header."""
+    if not isinstance(doc, dict):
+        return None
+    meta = doc.get("meta")
+    return (meta.get("version") if isinstance(meta, dict) else None) or doc.get("__etag__")
 
 
 def filter_in(attribute: str, values: list[str]) -> str:

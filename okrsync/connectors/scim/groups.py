@@ -241,7 +241,7 @@ class GroupSync:
     def _replace(self, write: GroupWrite, group: Group) -> None:
         """The PUT fallback: the group as read, with the new member list (other attributes kept)."""
         members = (group.members - set(write.remove)) | set(write.add)
-        body = {k: v for k, v in group.resource.items() if k not in {"meta", "__etag__", "members"}}
+        body = res.replacement_base(group.resource, drop={"members"})
         body["members"] = [{"value": sid} for sid in sorted(members)]
         self.client.put_group(group.scim_id, body, res.version_of(group.resource))
 

@@ -1,4 +1,4 @@
-"""Pure: SCIM User attributes ↔ flat values, normalisation, and minimal PATCH operations.
+"""Pure: SCIM User attributes ↔ flat values, normalisation, minimal PATCH operations and PUT bodies.
 
 A push mapping (``okrsync/mappings/scim-push.toml``) turns a Person into flat SCIM keys:
 ``userName``, ``name.givenName``, ``emails[work].value``, ``enterprise.department`` … This
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,3 +268,52 @@ def version_of(resource: Mapping[str, Any] | None) -> str | None:
     meta = resource.get("meta")
     version = meta.get("version") if isinstance(meta, Mapping) else None
     return str(version) if version else (str(resource["__etag__"]) if resource.get("__etag__") else None)
+
+
+# ---- replacing (PUT, RFC 7644 §3.5.1) ----
+
+READ_ONLY = frozenset({"meta", "__etag__"})  # __etag__: the version okrsync kept beside the body
+USER_READ_ONLY = READ_ONLY | {"groups"}  # a user's groups are written through the Groups
+
+
+def replacement_base(resource: Mapping[str, Any], drop: Iterable[str] = ()) -> dict[str, Any]:
+    """A resource as the service returned it, ready to be PUT back: ``meta`` (read-only) and
+    ``drop`` removed, everything else kept — ``id`` too, which a PUT may carry (RFC 7644 §3.5.1).
+    Attributes okrsync does not manage are sent back as read, so a PUT does not clear them."""
+    skip = READ_ONLY | set(drop)
+    return {k: deepcopy(v) for k, v in resource.items() if k not in skip}
+
+
+def apply_operations(
+    resource: Mapping[str, Any], operations: Iterable[Mapping[str, Any]], drop: Iterable[str] = USER_READ_ONLY
+) -> dict[str, Any]:
+    """The body of a PUT that has the effect of ``operations`` (what :func:`patch_operations`
+    and the manager reference produce: ``replace``/``remove`` of ``attr``, ``name.<part>``, a
+    whole multi-valued attribute or ``<enterprise urn>:<attr>``) on ``resource``."""
+    body = replacement_base(resource, drop)
+    for op in operations:
+        path = str(op["path"])
+        container: dict[str, Any] = body
+        if path.startswith(ENTERPRISE + ":"):  # the URN has dots of its own: check it first
+            attr = path[len(ENTERPRISE) + 1 :]
+            parent = ENTERPRISE
+        elif "." in path:
+            parent, attr = path.split(".", 1)
+        else:
+            parent, attr = "", path
+        if parent:
+            held = body.get(parent)
+            if not isinstance(held, dict):
+                if op["op"] == "remove":
+                    continue
+                held = body[parent] = {}
+            container = held
+        if op["op"] == "remove":
+            container.pop(attr, None)
+        else:
+            container[attr] = deepcopy(op["value"])
+        if parent and not container:
+            body.pop(parent)
+    schemas = [s for s in body.get("schemas") or [CORE_USER] if s != ENTERPRISE]
+    body["schemas"] = [*schemas, ENTERPRISE] if isinstance(body.get(ENTERPRISE), dict) else schemas
+    return body

@@ -13,6 +13,12 @@ Per apply batch:
    in the same request are referenced as ``bulkId:``), else one request each. A PATCH carries
    ``If-Match`` when the service versions resources; a 412 re-reads the user and retries once.
    A create refused as a duplicate (409) is turned into a PATCH of the user found.
+
+A service whose ``/ServiceProviderConfig`` says PATCH is unsupported (it answers 501) gets a PUT
+of the whole user instead, for updates and deactivations alike: read-modify-write — the user as
+the service returned it (read in this run, else read now), with the same minimal changes a PATCH
+would carry applied and the read-only attributes dropped — sent with ``If-Match`` (or the bulk
+operation's ``version``); a 412 re-reads, re-applies and retries once, exactly like a PATCH.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ class Write:
     """One planned request for one operation."""
 
     op: Operation
-    method: str  # POST | PATCH | DELETE
+    method: str  # POST | PATCH | PUT (an update where the service has no PATCH) | DELETE
     values: dict[Key, Any] = field(default_factory=dict)
     keys: list[Key] = field(default_factory=list)
     entry: Entry | None = None
@@ -211,6 +217,9 @@ class ScimTargetMixin:
             except ValueError as exc:
                 results[op.seq] = OpResult(op, ok=False, error=str(exc))
                 continue
+            except ApiError as exc:  # reading the user back for a PUT failed
+                results[op.seq] = OpResult(op, ok=False, error=describe(exc))
+                continue
             if write is None:
                 entry = self._entries.get(op.person_id)
                 results[op.seq] = OpResult(op, ok=True, target_id=entry.scim_id if entry else None)
@@ -230,6 +239,9 @@ class ScimTargetMixin:
             entry = self._by_match.get(res.normalise(self.push.match_key, value)) if value else None
             if entry is not None:
                 self._entries[op.person_id] = entry
+        put = self._update_method() == "PUT"
+        if put and entry is not None and entry.resource is None and op.kind is not OpKind.DELETE:
+            entry = self._read_back(op.person_id, entry)  # read-modify-write needs the user as held
         if entry is None and op.kind not in (OpKind.CREATE, OpKind.UPDATE):
             return None  # nothing to disable or delete
         if op.kind is OpKind.DELETE:
@@ -243,7 +255,7 @@ class ScimTargetMixin:
                 return None
             return Write(
                 op,
-                "PATCH",
+                self._update_method(),
                 {active: False},
                 [active],
                 entry,
@@ -258,9 +270,21 @@ class ScimTargetMixin:
             keys, consider = list(values), True
         else:
             keys, consider = self.push.keys_for(op.changes), "manager_id" in op.changes
-        write = Write(op, "PATCH", values, keys, entry, manager=manager)
+        write = Write(op, self._update_method(), values, keys, entry, manager=manager)
         self._diff(write, id_map, consider)
         return write if (write.patch or write.set_manager) else None
+
+    def _update_method(self) -> str:
+        """PATCH; PUT of the whole user when the service says PATCH is unsupported (it answers 501)."""
+        return "PATCH" if self.client.capabilities().patch else "PUT"
+
+    def _read_back(self, pid: str, entry: Entry) -> Entry | None:
+        """The user as the service holds it now (None, and forgotten, when it is gone)."""
+        fresh = self.client.get_user(entry.scim_id)
+        if fresh is None:
+            self._entries.pop(pid, None)
+            return None
+        return self._remember(pid, fresh)
 
     def _diff(self, write: Write, id_map: Mapping[str, str], consider_manager: bool) -> None:
         """Fill ``write.patch`` / ``set_manager`` against the entry's current resource."""
@@ -279,6 +303,16 @@ class ScimTargetMixin:
             return None
         entry = self._entries.get(pid)
         return entry.scim_id if entry is not None else id_map.get(pid)
+
+    def replacement(self, write: Write, ref: str | None) -> dict[str, Any] | None:
+        """The PUT body of an update: the user as the service returned it, with the write's
+        changes (``write.patch`` and the manager reference ``ref``) applied and the read-only
+        attributes dropped. None when the user was not read (the caller reads it first)."""
+        assert write.entry is not None
+        current = write.entry.resource
+        if current is None:
+            return None
+        return res.apply_operations(current, write.patch + self.manager_patch(write, ref))
 
     def manager_patch(self, write: Write, ref: str | None) -> list[dict[str, Any]]:
         if not write.set_manager:
@@ -315,14 +349,23 @@ class ScimTargetMixin:
             return OpResult(op, ok=False, error=describe(exc), retries=write.retries)
 
     def _patch(self, write: Write, id_map: Mapping[str, str], ref: str | None) -> OpResult:
+        """PATCH an existing user (PUT it whole when the service has no PATCH); a 412 re-reads
+        the user, recomputes the change against what it holds now and retries once."""
         for attempt in range(2):
-            entry = write.entry
-            assert entry is not None
-            operations = write.patch + self.manager_patch(write, ref)
-            if not operations:
-                return OpResult(write.op, ok=True, target_id=entry.scim_id, retries=write.retries)
             try:
-                entry.version = self.client.patch_user(entry.scim_id, operations, entry.version)
+                assert write.entry is not None
+                if write.method == "PUT" and write.entry.resource is None:
+                    self.refresh(write, id_map)  # read-modify-write starts from what the service holds
+                entry = write.entry
+                operations = write.patch + self.manager_patch(write, ref)
+                if not operations:
+                    return OpResult(write.op, ok=True, target_id=entry.scim_id, retries=write.retries)
+                if write.method == "PUT":
+                    body = self.replacement(write, ref)
+                    assert body is not None
+                    entry.version = self.client.put_user(entry.scim_id, body, entry.version)
+                else:
+                    entry.version = self.client.patch_user(entry.scim_id, operations, entry.version)
                 entry.resource = None  # changed: read it again before comparing
                 return OpResult(write.op, ok=True, target_id=entry.scim_id, retries=write.retries)
             except ScimPreconditionFailed:
@@ -344,7 +387,7 @@ class ScimTargetMixin:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def refresh(self, write: Write, id_map: Mapping[str, str]) -> None:
-        """Re-read the user (after a 412) and recompute the PATCH against what it holds now."""
+        """Re-read the user (after a 412, or for a PUT) and recompute the change against what it holds now."""
         assert write.entry is not None
         fresh = self.client.get_user(write.entry.scim_id)
         if fresh is None:
@@ -367,7 +410,7 @@ class ScimTargetMixin:
                 code="uniqueness",
             )
         entry = self._remember(write.op.person_id, found[str(value)])
-        write.method, write.entry, write.keys = "PATCH", entry, list(write.values)
+        write.method, write.entry, write.keys = self._update_method(), entry, list(write.values)
         self._diff(write, id_map, True)
         ref = self.scim_id(write.manager, id_map) if write.set_manager else None
         return self._patch(write, id_map, ref)
