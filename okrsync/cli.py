@@ -586,6 +586,9 @@ def _register_optional_commands() -> None:
     from okrsync.commands import learning as learning_commands  # okrsync learning status
 
     main.add_command(learning_commands.learning)
+    from okrsync.commands import goals as goals_commands  # okrsync goals pull
+
+    main.add_command(goals_commands.goals)
 
 
 _register_optional_commands()

@@ -196,6 +196,11 @@ class JobConfig(BaseModel):
     scope: ScopeFilter = Field(default_factory=ScopeFilter, description="Which people the job manages.")
     include_inactive: bool = Field(default=True, description="Keep terminated people (targets disable them).")
     okrs: str | None = Field(default=None, description="An OKR file to cascade and push to goal targets.")
+    goal_source: str | None = Field(
+        default=None,
+        description="A goal-system connection (successfactors, workday) the OKRs are read from, "
+        "instead of an okrs file: OKRs flow from one goal system to others.",
+    )
     goal_targets: list[str] = Field(default_factory=list, description="Connections the OKRs are pushed to.")
     metric_sources: list[str] = Field(
         default_factory=list, description="Connections that compute key-result values (e.g. Salesforce SOQL)."
@@ -333,11 +338,18 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ok
         refs = [(job.source, "source")] + [(t, f"targets[{i}]") for i, t in enumerate(job.targets)]
         refs += [(t, f"goal_targets[{i}]") for i, t in enumerate(job.goal_targets)]
         refs += [(t, f"metric_sources[{i}]") for i, t in enumerate(job.metric_sources)]
-        if job.goal_targets and not job.okrs:
-            problems.append(f"jobs.{name}.okrs: goal_targets need an OKR file to push")
+        if job.goal_source is not None:
+            refs.append((job.goal_source, "goal_source"))
+            if job.okrs:
+                problems.append(f"jobs.{name}.goal_source: give either okrs (a file) or goal_source")
+        has_okrs = bool(job.okrs or job.goal_source)
+        if job.goal_targets and not has_okrs:
+            problems.append(f"jobs.{name}.okrs: goal_targets need an OKR file to push (or a goal_source)")
         refs += [(t, f"learning_targets[{i}]") for i, t in enumerate(job.learning_targets)]
-        if job.learning_targets and not job.okrs:
-            problems.append(f"jobs.{name}.okrs: learning_targets need an OKR file whose goals the links cite")
+        if job.learning_targets and not has_okrs:
+            problems.append(
+                f"jobs.{name}.okrs: learning_targets need OKRs for links to cite (okrs or goal_source)"
+            )
         problems += _learning_rule_problems(name, job.learning_rules)
         for ref, where in refs:
             if ref not in (data.get("connections") or {}):

@@ -328,10 +328,11 @@ class SyncEngine:
                     snapshots=self._changed_snapshots(prepared, applied),
                     cursors={"source": prepared.source.cursor},
                 )
-            if job.okrs and job.goal_targets:
+            has_okrs = bool(job.okrs or job.goal_source)
+            if has_okrs and job.goal_targets:
                 with self._phase(report, "goals"):
                     self._push_goals(run_id, job, prepared, report)
-            if job.okrs and job.learning_targets:
+            if has_okrs and job.learning_targets:
                 with self._phase(report, "learning"):
                     self._push_learning(run_id, job, prepared, report)
             failed = any(t.failed for t in report.targets.values())
@@ -356,16 +357,29 @@ class SyncEngine:
             self.state.finish_run(run_id, STORE_STATUS.get(report.status, report.status), report.to_dict())
 
     def okrs_for(self, job: JobConfig, hierarchy: Hierarchy) -> OkrSet:
-        """The job's OKR file, cascaded along the hierarchy when ``cascade_depth`` asks for it."""
+        """The job's OKRs — its file, or what its ``goal_source`` holds now — cascaded along the
+        hierarchy when ``cascade_depth`` asks for it."""
         from okrsync.cascade import CascadeOptions, cascade
         from okrsync.okrs import load_okrs
 
-        if job.okrs is None:
-            raise ConfigError("this job has no okrs file")
-        okrs = load_okrs(self.config.resolve_path(job.okrs))
+        if job.goal_source is not None:
+            okrs = self.pull_goals(job.goal_source)
+        elif job.okrs is not None:
+            okrs = load_okrs(self.config.resolve_path(job.okrs))
+        else:
+            raise ConfigError("this job has no okrs file and no goal_source")
         if job.cascade_depth:
             options = CascadeOptions(depth=job.cascade_depth, mode=job.cascade_mode)
             okrs = cascade(okrs, hierarchy, options).okrs
+        return okrs
+
+    def pull_goals(self, name: str) -> OkrSet:
+        """The OKRs a goal-system connection holds (``GoalSource``), owners as person ids."""
+        conn = self.connector(name)
+        pull = getattr(conn, "pull_goals", None)
+        if pull is None:
+            raise ConfigError(f"connection {name!r} ({conn.config.type}) cannot read goals (no pull_goals)")
+        okrs: OkrSet = pull()
         return okrs
 
     def _update_metrics(
@@ -420,11 +434,11 @@ class SyncEngine:
         from okrsync.okrs import load_catalogue, read_learning_rules
 
         okrs = self.okrs_for(job, hierarchy)
-        assert job.okrs is not None
         catalogue = (
             load_catalogue(self.config.resolve_path(job.learning_catalogue)) if job.learning_catalogue else []
         )
-        raw_rules = [*read_learning_rules(self.config.resolve_path(job.okrs)), *job.learning_rules]
+        file_rules = read_learning_rules(self.config.resolve_path(job.okrs)) if job.okrs else []
+        raw_rules = [*file_rules, *job.learning_rules]
         return okrs, build_links(okrs, hierarchy, parse_rules(raw_rules), catalogue)
 
     def _push_learning(self, run_id: int, job: JobConfig, prepared: PreparedRun, report: RunReport) -> None:
