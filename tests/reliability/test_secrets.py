@@ -1,11 +1,12 @@
 """Secrets: no configured secret and no token an emulator issued may appear anywhere okrsync writes.
 
-The pipeline (Workday SOAP password, Entra client secret, SuccessFactors SAML private key,
-SCIM bearer token) and a Salesforce pull job (password + security token, session ids) run
-through the CLI with ``--log-level debug --log-format json``; then stderr, stdout, the state
-DB file's bytes, the run reports (JSON + HTML), ``runs show`` and ``why`` output, and the
-texts of errors from runs with wrong credentials are scanned for every secret and for every
-bearer token or session id the emulators' ``TokenStore`` issued during the runs.
+The pipeline (Workday SOAP password, Entra client secret, SuccessFactors SAML private key and
+every SAML assertion the connector signed and presented, SCIM bearer token) and a Salesforce
+pull job (password + security token, session ids) run through the CLI with ``--log-level
+debug --log-format json``; then stderr, stdout, the state DB file's bytes, the run reports
+(JSON + HTML), ``runs show`` and ``why`` output, and the texts of errors from runs with wrong
+credentials are scanned for every secret and for every bearer token or session id the
+emulators' ``TokenStore`` issued during the runs.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def secrets_of(pipe: Pipeline) -> dict[str, str]:
     body = [line for line in key.splitlines() if line and not line.startswith("-----")]
     for i, line in enumerate(body[:: max(1, len(body) // 4)]):
         found[f"SF private key line {i}"] = line
+    for n, assertion in enumerate(getattr(pipe.runs["successfactors"].emulator, "assertions", [])):
+        found[f"SF SAML assertion {n}"] = assertion  # base64 of the signed XML, as posted
     for system, run in pipe.runs.items():
         tokens = getattr(run.emulator, "tokens", None)
         for n, token in enumerate(list(getattr(tokens, "_tokens", {}))):
@@ -102,6 +105,7 @@ def test_no_secret_or_issued_token_appears_in_any_output(tmp_path: Path) -> None
         pipe.data["connections"] = good
     issued = [k for k in secrets if "issued token" in k]
     assert len(issued) >= 3, "the emulators issued tokens during the runs: they must be scanned for"
+    assert any("SAML assertion" in k for k in secrets), "the SF connector signed assertions: scan for them"
     leaks = scan(outputs, secrets)
     record("secrets_scanned", len(secrets))
     record("artifacts_scanned", len(outputs))

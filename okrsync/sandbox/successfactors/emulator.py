@@ -87,6 +87,7 @@ class SuccessFactorsEmulator(Emulator):
         # the private key lives as long as the emulator: a connector reads it by path meanwhile
         weakref.finalize(self, shutil.rmtree, self.keys.directory, True)
         self.tokens = TokenStore(self.faults.spec.token_ttl)
+        self.assertions: list[str] = []  # SAML assertions presented at /oauth/token, as received
         self.people = People(org, company_id)
         self.goals = Goals(
             tuple(goal_plans),
@@ -178,6 +179,7 @@ class SuccessFactorsEmulator(Emulator):
             return oauth_error(401, "invalid_client", "client_id is not a registered OAuth client")
         if not form.get("assertion"):
             return oauth_error(400, "invalid_request", "assertion is required")
+        self.assertions.append(form["assertion"])  # what a leak scan must never find anywhere else
         try:
             user = verify_assertion(
                 form["assertion"],
