@@ -61,6 +61,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         "secrets_scanned": "secret/token values scanned for",
         "artifacts_scanned": "artifacts scanned (logs, state DB, reports, CLI output, errors)",
         "leaks": "secret leaks found",
+        "graph_100k_users_per_s": "Graph emulator, 100,000 users, cold $top=999 listing: users/s",
+        "graph_100k_rss_mib": "  its RSS (MiB, must stay under 1,024)",
     }
     terminalreporter.write_sep("=", "reliability summary")
     for key, label in labels.items():

@@ -1,0 +1,1 @@
+"""Benchmarks (run on demand; see ../shared/benchmarks.md). A package so tests can reuse their clients."""
