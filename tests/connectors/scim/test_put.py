@@ -213,15 +213,23 @@ def test_without_patch_bulk_carries_puts_with_version_and_bulk_id_managers(
         server.stop()
 
 
+def connector_after_load(
+    server: ScimServer, tmp_path: Path
+) -> tuple[ScimConnector, list[Sent], dict[str, str]]:
+    """The org loaded by a job, then a recording connector (no bulk) that has read every user."""
+    loaded(server, tmp_path)
+    ids = scim_ids(server)
+    conn = ScimConnector(ScimConfig(base_url=server.base_url, use_bulk=False), ConnectorContext("scim"))
+    sent: list[Sent] = []
+    conn.client.http.session.hooks["response"].append(recorder(sent))
+    list(conn.read_current(ids))
+    return conn, sent, ids
+
+
 def test_without_patch_a_lost_race_is_re_read_and_put_again_once(
     no_patch: ScimServer, tmp_path: Path
 ) -> None:
-    loaded(no_patch, tmp_path)
-    ids = scim_ids(no_patch)
-    conn = ScimConnector(ScimConfig(base_url=no_patch.base_url, use_bulk=False), ConnectorContext("scim"))
-    sent: list[Sent] = []
-    conn.client.http.session.hooks["response"].append(recorder(sent))
-    list(conn.read_current(ids))  # versions as of now
+    conn, sent, ids = connector_after_load(no_patch, tmp_path)  # versions as of now
     # someone else replaces the user in between (PUT: this service has no PATCH)
     other = {k: v for k, v in user_of(no_patch, "P3").items() if k != "meta"}
     response = requests.put(
@@ -307,12 +315,7 @@ def test_without_patch_a_user_written_earlier_in_the_run_is_read_again_before_it
     no_patch: ScimServer, tmp_path: Path
 ) -> None:
     """After a PUT the connector forgets the body it held; a second write in the same run reads it."""
-    loaded(no_patch, tmp_path)
-    ids = scim_ids(no_patch)
-    conn = ScimConnector(ScimConfig(base_url=no_patch.base_url, use_bulk=False), ConnectorContext("scim"))
-    sent: list[Sent] = []
-    conn.client.http.session.hooks["response"].append(recorder(sent))
-    list(conn.read_current(ids))
+    conn, sent, ids = connector_after_load(no_patch, tmp_path)
     person = next(p for p in org() if p.id == "P1")
     first = person.model_copy(update={"title": "Lead"})
     second = first.model_copy(update={"department": "Legal"})
