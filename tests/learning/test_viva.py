@@ -163,3 +163,22 @@ def test_cascade_links_to_viva_learning_are_idempotent_and_removable(
         for a in activities.values()
     )
     print(f"\nviva: {got['links']} links; first run wrote {got['written']}, second 0, third removed 1")
+
+    # the provider reports progress on two assignments; `learning status` reads it back from Viva
+    from okrsync.commands.learning import learning_status
+
+    done, started = sorted(activities.values(), key=lambda a: a[EXT_ID])[:2]
+    done.update(status="completed", completionPercentage=100, completedDateTime="2025-03-01T10:00:00Z")
+    started.update(status="inProgress", completionPercentage=40)
+    engine = SyncEngine(parse_config(data, base_dir=tmp_path), state)
+    try:
+        status = learning_status(engine, "learn")
+    finally:
+        engine.close()
+    counts = status["targets"]["entra"]
+    assert (counts["completed"], counts["inProgress"]) == (1, 1), counts
+    assert counts["notStarted"] == len(activities) - 2 and counts["unknown"] == 0
+    (finished,) = [v for v in status["by_link"].values() if v["status"] == "completed"]
+    assert (finished["completion"], finished["completed_at"]) == (100.0, "2025-03-01T10:00:00Z")
+    assert done[EXT_ID] == f"okrsync-{finished['link_id']}"  # the activity the provider finished
+    assert sum(g["completed"] for g in status["goals"]) >= 1
