@@ -325,6 +325,67 @@ def test_successfactors_property_not_found_names_the_kba_code() -> None:
 
 @responses.activate
 @case
+def test_successfactors_entity_not_found_is_final_and_keeps_the_code() -> None:
+    body = {
+        "error": {
+            "code": "COE_ENTITY_NOT_FOUND",
+            "message": {"lang": "en-US", "value": "[COE0018]Entity User('nobody') is not found."},
+        }
+    }
+    responses.get(re.compile(re.escape(f"{SF_BASE}/odata/v2/User('nobody')") + r".*"), json=body, status=400)
+    conn = successfactors()
+    with pytest.raises(ApiError) as missing:
+        conn.reader.get("User('nobody')", {"$select": "userId"}, "read user nobody")
+    err = missing.value
+    assert type(err) is ApiError and err.status == 400 and err.code == "COE0018"
+    assert "Entity User('nobody') is not found. (COE_ENTITY_NOT_FOUND)" in str(err)
+    assert len(responses.calls) == 1  # a 400 is final
+
+
+@responses.activate
+@case
+def test_successfactors_general_server_failure_is_retried_then_named() -> None:
+    body = {
+        "error": {
+            "code": "COE_GENERAL_SERVER_FAILURE",
+            "message": {"lang": "en-US", "value": "[COE0001]Internal server error, please contact SAP."},
+        }
+    }
+    responses.get(re.compile(re.escape(f"{SF_BASE}/odata/v2/User") + r".*"), json=body, status=500)
+    conn = successfactors()
+    with pytest.raises(RetriableApiError) as failed:
+        list(conn.reader.pages("User", {"$select": "userId"}, "list users"))
+    err = failed.value
+    assert err.status == 500 and err.code == "COE0001" and err.operation == "list users"
+    assert "Internal server error" in str(err)
+    assert len(responses.calls) == 2  # max_attempts = 2: retried once, then reported
+
+
+@responses.activate
+@case
+def test_successfactors_maintenance_503_html_page_is_retried_then_a_clear_error() -> None:
+    page = "<html><head><title>SAP SuccessFactors</title></head><body>Scheduled maintenance</body></html>"
+    responses.get(
+        re.compile(re.escape(f"{SF_BASE}/odata/v2/User") + r".*"),
+        body=page,
+        status=503,
+        content_type="text/html",
+        headers={"Retry-After": "1"},
+    )
+    conn = successfactors()
+    waits: list[float] = []
+    conn.client.sleep = waits.append
+    with pytest.raises(RetriableApiError) as down:
+        list(conn.reader.pages("User", {"$select": "userId"}, "list users"))
+    err = down.value
+    assert err.status == 503 and err.operation == "list users"
+    assert "Service Unavailable; retry budget exhausted after 2 attempts" in str(err)
+    assert "<html" not in str(err).lower()  # no markup dumped into logs and reports
+    assert waits == [1.0] and len(responses.calls) == 2  # the Retry-After was honoured
+
+
+@responses.activate
+@case
 def test_successfactors_goal_create_400_is_final_and_names_the_field() -> None:
     body = {
         "error": {
