@@ -242,3 +242,26 @@ def test_per_host_rate_limit_is_shared_by_all_workers(fleet_run: FleetRun, start
     assert busiest <= limit
     assert span >= (36 / limit - 1) * per * 0.95  # unthrottled, 36 local GETs take well under a second
     app.close()
+
+
+def test_fleet_enqueue_queues_one_task_per_tenant_and_job_and_workers_run_them(fleet_run: FleetRun) -> None:
+    """``okrsync fleet enqueue``: what an operator's cron runs; the tasks it queues are the ones run."""
+    from celery.result import AsyncResult
+
+    names = sorted(make_tenants(fleet_run.folder, 3, 50, 80))
+    settings = fleet_run.settings()
+    runner = CliRunner(env=settings.to_env())
+    cli = ["fleet", "--registry", str(fleet_run.folder), "--state-template", str(settings.state_template)]
+    unknown = runner.invoke(main, [*cli, "enqueue", "--tenants", "t000,nope"])
+    assert unknown.exit_code == 2 and "unknown tenant(s): nope" in unknown.stderr
+    app = create_app(settings)
+    with workers(fleet_run, 1):
+        out = runner.invoke(main, [*cli, "enqueue", "--json"])
+        assert out.exit_code == 0, out.output
+        queued = json.loads(out.output)
+        assert queued["queue"] == settings.queue
+        assert [(q["tenant"], q["job"]) for q in queued["queued"]] == [(n, "nightly") for n in names]
+        results = [AsyncResult(q["task_id"], app=app).get(timeout=120) for q in queued["queued"]]
+        assert [(r["tenant"], r["status"]) for r in results] == [(n, "ok") for n in names]
+        assert all(r["writes"] > 0 for r in results)
+    app.close()
