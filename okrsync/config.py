@@ -225,6 +225,11 @@ class JobConfig(BaseModel):
         default=None, ge=1, description="Force a full pull every N runs."
     )
 
+    @property
+    def has_okrs(self) -> bool:
+        """OKRs to push or cite come from a file or a goal system."""
+        return bool(self.okrs or self.goal_source)
+
     def hierarchy_policy(self) -> dict[str, str]:
         return {
             "inactive_manager": self.inactive_manager,
@@ -342,11 +347,10 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ok
             refs.append((job.goal_source, "goal_source"))
             if job.okrs:
                 problems.append(f"jobs.{name}.goal_source: give either okrs (a file) or goal_source")
-        has_okrs = bool(job.okrs or job.goal_source)
-        if job.goal_targets and not has_okrs:
+        if job.goal_targets and not job.has_okrs:
             problems.append(f"jobs.{name}.okrs: goal_targets need an OKR file to push (or a goal_source)")
         refs += [(t, f"learning_targets[{i}]") for i, t in enumerate(job.learning_targets)]
-        if job.learning_targets and not has_okrs:
+        if job.learning_targets and not job.has_okrs:
             problems.append(
                 f"jobs.{name}.okrs: learning_targets need OKRs for links to cite (okrs or goal_source)"
             )

@@ -27,6 +27,7 @@ from okrsync.connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorContext,
+    GoalSource,
     GoalTarget,
     LearningTarget,
     OpKind,
@@ -328,13 +329,16 @@ class SyncEngine:
                     snapshots=self._changed_snapshots(prepared, applied),
                     cursors={"source": prepared.source.cursor},
                 )
-            has_okrs = bool(job.okrs or job.goal_source)
-            if has_okrs and job.goal_targets:
+            okrs: OkrSet | None = None  # read once: a goal_source is a pull, not a file read
+            if job.has_okrs and job.goal_targets:
                 with self._phase(report, "goals"):
-                    self._push_goals(run_id, job, prepared, report)
-            if has_okrs and job.learning_targets:
+                    okrs = self.okrs_for(job, prepared.hierarchy)
+                    self._push_goals(run_id, job, okrs, prepared, report)
+            if job.has_okrs and job.learning_targets:
                 with self._phase(report, "learning"):
-                    self._push_learning(run_id, job, prepared, report)
+                    if okrs is None:
+                        okrs = self.okrs_for(job, prepared.hierarchy)
+                    self._push_learning(run_id, job, okrs, prepared, report)
             failed = any(t.failed for t in report.targets.values())
             failed = failed or any(g["failed"] for g in [*report.goals.values(), *report.learning.values()])
             record_problems = [p for p in prepared.hierarchy.problems if p.code in RECORD_PROBLEMS]
@@ -376,11 +380,9 @@ class SyncEngine:
     def pull_goals(self, name: str) -> OkrSet:
         """The OKRs a goal-system connection holds (``GoalSource``), owners as person ids."""
         conn = self.connector(name)
-        pull = getattr(conn, "pull_goals", None)
-        if pull is None:
+        if not isinstance(conn, GoalSource):
             raise ConfigError(f"connection {name!r} ({conn.config.type}) cannot read goals (no pull_goals)")
-        okrs: OkrSet = pull()
-        return okrs
+        return conn.pull_goals()
 
     def _update_metrics(
         self, job: JobConfig, okrs: OkrSet, hierarchy: Hierarchy, report: RunReport
@@ -397,9 +399,11 @@ class SyncEngine:
             report.metrics += [{"source": name, **r} for r in results]
         return okrs
 
-    def _push_goals(self, run_id: int, job: JobConfig, prepared: PreparedRun, report: RunReport) -> None:
+    def _push_goals(
+        self, run_id: int, job: JobConfig, okrs: OkrSet, prepared: PreparedRun, report: RunReport
+    ) -> None:
         """Push objectives and key results; ids the targets assign are kept in state per target."""
-        okrs = self._update_metrics(job, self.okrs_for(job, prepared.hierarchy), prepared.hierarchy, report)
+        okrs = self._update_metrics(job, okrs, prepared.hierarchy, report)
         for name in job.goal_targets:
             conn = self.connector(name)
             if not isinstance(conn, GoalTarget):
@@ -428,12 +432,16 @@ class SyncEngine:
                 ],
             }
 
-    def learning_plan(self, job: JobConfig, hierarchy: Hierarchy) -> tuple[OkrSet, LearningPlan]:
-        """The job's OKRs (cascaded) and the learning links they, the catalogue and the rules ask for."""
+    def learning_plan(
+        self, job: JobConfig, hierarchy: Hierarchy, okrs: OkrSet | None = None
+    ) -> tuple[OkrSet, LearningPlan]:
+        """The job's OKRs (cascaded; ``okrs`` when the caller already has them) and the learning
+        links they, the catalogue and the rules ask for."""
         from okrsync.learning import build_links, parse_rules
         from okrsync.okrs import load_catalogue, read_learning_rules
 
-        okrs = self.okrs_for(job, hierarchy)
+        if okrs is None:
+            okrs = self.okrs_for(job, hierarchy)
         catalogue = (
             load_catalogue(self.config.resolve_path(job.learning_catalogue)) if job.learning_catalogue else []
         )
@@ -441,9 +449,11 @@ class SyncEngine:
         raw_rules = [*file_rules, *job.learning_rules]
         return okrs, build_links(okrs, hierarchy, parse_rules(raw_rules), catalogue)
 
-    def _push_learning(self, run_id: int, job: JobConfig, prepared: PreparedRun, report: RunReport) -> None:
+    def _push_learning(
+        self, run_id: int, job: JobConfig, okrs: OkrSet, prepared: PreparedRun, report: RunReport
+    ) -> None:
         """Push learning links; link id → target reference kept in state under ``{target}#learning``."""
-        _, plan = self.learning_plan(job, prepared.hierarchy)
+        _, plan = self.learning_plan(job, prepared.hierarchy, okrs)
         for name in job.learning_targets:
             conn = self.connector(name)
             if not isinstance(conn, LearningTarget):

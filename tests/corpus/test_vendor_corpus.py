@@ -290,6 +290,13 @@ def successfactors() -> SuccessFactorsConnector:
     return conn
 
 
+def sf_error(method: str, entity: str, code: str, message: str, status: int) -> None:
+    """SuccessFactors' OData error body (api-notes §2) for requests to ``entity``."""
+    body = {"error": {"code": code, "message": {"lang": "en-US", "value": message}}}
+    url = re.compile(re.escape(f"{SF_BASE}/odata/v2/{entity}") + r".*")
+    responses.add(method, url, json=body, status=status)
+
+
 @responses.activate
 @case
 def test_successfactors_gateway_error_body_from_the_spec() -> None:
@@ -307,13 +314,7 @@ def test_successfactors_gateway_error_body_from_the_spec() -> None:
 @responses.activate
 @case
 def test_successfactors_property_not_found_names_the_kba_code() -> None:
-    body = {
-        "error": {
-            "code": "COE_PROPERTY_NOT_FOUND",
-            "message": {"lang": "en-US", "value": "[COE0021]Invalid property names: User/nickName."},
-        }
-    }
-    responses.get(re.compile(re.escape(f"{SF_BASE}/odata/v2/User") + r".*"), json=body, status=400)
+    sf_error("GET", "User", "COE_PROPERTY_NOT_FOUND", "[COE0021]Invalid property names: User/nickName.", 400)
     conn = successfactors()
     with pytest.raises(ApiError) as bad:
         conn.reader.json("GET", conn.reader.url("User", {"$select": "nickName"}), operation="list users")
@@ -326,13 +327,9 @@ def test_successfactors_property_not_found_names_the_kba_code() -> None:
 @responses.activate
 @case
 def test_successfactors_entity_not_found_is_final_and_keeps_the_code() -> None:
-    body = {
-        "error": {
-            "code": "COE_ENTITY_NOT_FOUND",
-            "message": {"lang": "en-US", "value": "[COE0018]Entity User('nobody') is not found."},
-        }
-    }
-    responses.get(re.compile(re.escape(f"{SF_BASE}/odata/v2/User('nobody')") + r".*"), json=body, status=400)
+    sf_error(
+        "GET", "User('nobody')", "COE_ENTITY_NOT_FOUND", "[COE0018]Entity User('nobody') is not found.", 400
+    )
     conn = successfactors()
     with pytest.raises(ApiError) as missing:
         conn.reader.get("User('nobody')", {"$select": "userId"}, "read user nobody")
@@ -345,13 +342,13 @@ def test_successfactors_entity_not_found_is_final_and_keeps_the_code() -> None:
 @responses.activate
 @case
 def test_successfactors_general_server_failure_is_retried_then_named() -> None:
-    body = {
-        "error": {
-            "code": "COE_GENERAL_SERVER_FAILURE",
-            "message": {"lang": "en-US", "value": "[COE0001]Internal server error, please contact SAP."},
-        }
-    }
-    responses.get(re.compile(re.escape(f"{SF_BASE}/odata/v2/User") + r".*"), json=body, status=500)
+    sf_error(
+        "GET",
+        "User",
+        "COE_GENERAL_SERVER_FAILURE",
+        "[COE0001]Internal server error, please contact SAP.",
+        500,
+    )
     conn = successfactors()
     with pytest.raises(RetriableApiError) as failed:
         list(conn.reader.pages("User", {"$select": "userId"}, "list users"))
@@ -387,13 +384,9 @@ def test_successfactors_maintenance_503_html_page_is_retried_then_a_clear_error(
 @responses.activate
 @case
 def test_successfactors_goal_create_400_is_final_and_names_the_field() -> None:
-    body = {
-        "error": {
-            "code": "COE_GENERAL_BAD_REQUEST",
-            "message": {"lang": "en-US", "value": "[COE0019]Goal_1.name: value exceeds 500 characters"},
-        }
-    }
-    responses.post(re.compile(re.escape(f"{SF_BASE}/odata/v2/Goal_1") + r".*"), json=body, status=400)
+    sf_error(
+        "POST", "Goal_1", "COE_GENERAL_BAD_REQUEST", "[COE0019]Goal_1.name: value exceeds 500 characters", 400
+    )
     conn = successfactors()
     with pytest.raises(ApiError) as refused:
         conn.reader.json(

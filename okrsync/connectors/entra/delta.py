@@ -94,7 +94,7 @@ class DeltaRound:
     def _scope(self, entries: dict[str, dict[str, Any]], members: set[str]) -> dict[str, dict[str, Any]]:
         """The round's entries as the scope group sees them: non-members' changes dropped, leavers
         turned into removals, joiners added as entries to re-read (their delta says nothing)."""
-        before = {str(m).lower() for m in self.state.get("members") or ()}
+        before = set(self.state.get("members") or ())  # lower-case object ids, as group_members gives
         scoped: dict[str, dict[str, Any]] = {}
         for oid, entry in entries.items():
             key = oid.lower()

@@ -208,9 +208,8 @@ class EntraSource:
 
         ``GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999&$count=true``
         with ``ConsistencyLevel: eventual`` (``members`` for direct membership): ``ceil(M/999)``
-        requests of ids only. Users are
-        then read from ``/users`` (full) or the delta round, which carry the manager; the
-        documented member listing does not promise ``$expand=manager``.
+        requests of ids only. Users are then read from ``/users`` (full) or the delta round,
+        which carry the manager: ``$expand`` is not allowed with the advanced query a cast is.
         """
         group = self.config.group_id
         if group is None:

@@ -74,6 +74,8 @@ class Groups:
         self.codec = codec  # the same signed paging tokens as every other Graph route
         self.groups: dict[str, Group] = {}
         self.lock = threading.RLock()
+        self.version = 0  # bumped by every membership change; with the directory's, keys the cache
+        self._listed: dict[tuple[str, bool], tuple[tuple[int, int], list[tuple[str, str]]]] = {}
 
     # ---- the sandbox's edit API ----
     def create(
@@ -105,25 +107,38 @@ class Groups:
     ) -> Group:
         with self.lock:
             group = self.require(gid)
-            for key in add:
-                group.users[self._user_id(key)] = None
-            for key in remove:
-                group.users.pop(self._user_id(key), None)
+            for uid in self._user_ids(add):
+                group.users[uid] = None
+            for uid in self._user_ids(remove):
+                group.users.pop(uid, None)
             for other in add_groups:
                 group.groups[self.require(other).id] = None
             for other in remove_groups:
                 group.groups.pop(other, None)
+            self.version += 1
             return group
 
-    def _user_id(self, key: str) -> str:
-        """An object id, a UPN or an employeeId → the user's object id."""
+    def _user_ids(self, keys: Iterable[str]) -> list[str]:
+        """Object ids, UPNs or employeeIds → the users' object ids (one employeeId index per call)."""
+        by_employee_id: dict[str, str] | None = None
+        out: list[str] = []
         with self.d.lock:
-            user = self.d.live(key)
-            if user is None:
-                user = next((u for _, u in self.d.iter_live() if u.props.get("employeeId") == key), None)
-            if user is None:
-                raise ValueError(f"no live user {key!r} (object id, userPrincipalName or employeeId)")
-            return user.id
+            for key in keys:
+                user = self.d.live(key)
+                if user is not None:
+                    out.append(user.id)
+                    continue
+                if by_employee_id is None:
+                    by_employee_id = {
+                        str(u.props["employeeId"]): u.id
+                        for _, u in self.d.iter_live()
+                        if u.props.get("employeeId")
+                    }
+                uid = by_employee_id.get(key)
+                if uid is None:
+                    raise ValueError(f"no live user {key!r} (object id, userPrincipalName or employeeId)")
+                out.append(uid)
+        return out
 
     def require(self, gid: str) -> Group:
         group = self.groups.get(gid.strip().lower())
@@ -133,7 +148,18 @@ class Groups:
 
     # ---- membership ----
     def members(self, group: Group, transitive: bool) -> list[tuple[str, str]]:
-        """("user"|"group", id) of the members, direct or flattened; each object once, loops cut."""
+        """("user"|"group", id) of the members, direct or flattened; each object once, loops cut.
+
+        Kept until a membership or the directory changes: paging a large group re-reads it."""
+        version = (self.version, self.d.version)
+        cached = self._listed.get((group.id, transitive))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found = self._flatten(group, transitive)
+        self._listed[(group.id, transitive)] = (version, found)
+        return found
+
+    def _flatten(self, group: Group, transitive: bool) -> list[tuple[str, str]]:
         out: dict[tuple[str, str], None] = {}
         seen = {group.id}
         stack = [group]

@@ -339,7 +339,7 @@ class SuccessFactorsEmulator(Emulator):
         if nav.many:
             items = value if isinstance(value, list) else []
             sub = Collection(target, lambda: items, self.collections[target.name].navigate)
-            return Response.json({"d": self.engine.collection(sub, req.query, req.raw_query, rest)})
+            return Response(200, self.engine.collection_json(sub, req.query, req.raw_query, rest))
         if not isinstance(value, dict):
             return Response.json({"d": None})
         shape = parse_shape(_first(req, "$select"), _first(req, "$expand"), target, self.schema)

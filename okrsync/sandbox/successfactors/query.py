@@ -182,14 +182,6 @@ class QueryEngine:
                 self._results.popitem(last=False)
         return result
 
-    def collection(
-        self, coll: Collection, query: dict[str, list[str]], raw_query: str, path: str
-    ) -> dict[str, Any]:
-        """One page as the ``d`` object: ``results`` plus ``__count``/``__next`` when due."""
-        shape, result, indexes, extras = self._page(coll, query, raw_query, path)
-        rows = result.rows
-        return {"results": [self.renderer.render(coll.etype, rows[i], shape) for i in indexes], **extras}
-
     def collection_json(
         self, coll: Collection, query: dict[str, list[str]], raw_query: str, path: str
     ) -> bytes:
